@@ -1,0 +1,39 @@
+# The course's two commands: `make course` runs every notebook on the built-in data,
+# `make test` runs the test suite. Both create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Extra arguments for the course runner, e.g. make course ARGS="-p EPOCHS 2 -p DATA_DIR /data/tgs"
+ARGS ?=
+# Extra arguments for pytest, e.g. make test PYTEST_ARGS="-k rle"
+PYTEST_ARGS ?=
+
+.PHONY: course test bench bench-full lab clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (U-Net course)" > /dev/null
+	touch $(STAMP)
+
+course: $(STAMP)
+	$(BIN)/python -m helpers.course $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.train_bench --quick $(ARGS)
+
+bench-full: $(STAMP)
+	$(BIN)/python -m benchmarks.train_bench $(ARGS)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,40 @@
+"""Shared fixtures: where the real TGS files are, and a small built-in (synthetic) data set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "tgs-salt"
+
+
+def real_data_dir_or_none() -> Path | None:
+    """The real TGS folder from SALT_DATA_DIR, else ../shared/data/tgs-salt, else None."""
+    candidate = os.environ.get("SALT_DATA_DIR") or str(DEFAULT_REAL_DATA)
+    path = Path(candidate)
+    return path if (path / "train" / "images").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real TGS files; skips with the reason when they are not on this machine."""
+    path = real_data_dir_or_none()
+    if path is None:
+        pytest.skip(
+            "real TGS data not found: set SALT_DATA_DIR to a folder in Kaggle's layout "
+            f"(looked at {os.environ.get('SALT_DATA_DIR') or DEFAULT_REAL_DATA})"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small built-in data set in Kaggle's layout, generated once per test session."""
+    from helpers.synthetic import write_synthetic_dataset
+
+    out = tmp_path_factory.mktemp("synthetic") / "salt"
+    write_synthetic_dataset(out, n_train=120, n_test=16, seed=0)
+    return out

@@ -1,0 +1,452 @@
+"""Reading Kaggle-layout folders (tiny ones built here, and the real one), coverage and splitting."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import NATIVE_SIZE
+from helpers.data import (
+    SaltDataset,
+    coverage_class,
+    load_test,
+    load_train,
+    read_depths,
+    read_image,
+    read_mask,
+    read_rle_csv,
+    resolve_data_dir,
+    salt_coverage,
+    stratified_split,
+)
+from helpers.errors import DataError
+from helpers.rle import rle_encode
+
+N_TINY = 6
+SIZE = NATIVE_SIZE
+
+
+# ----------------------------------------------------------------------------- building tiny folders
+
+
+def write_png(path: Path, pixels: np.ndarray) -> None:
+    """Write an array as PNG (uint8 gray, uint16 gray, or (H, W, 3) uint8 RGB)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+def tiny_pixels(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A random 8-bit section and a binary mask (half of them empty)."""
+    rng = np.random.default_rng(seed)
+    gray = rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8)
+    mask = np.zeros((SIZE, SIZE), bool)
+    if seed % 2:
+        mask[: 10 * seed, 5 : 40 + seed] = True
+    return gray, mask
+
+
+def make_tiny_dir(root: Path, n: int = N_TINY) -> Path:
+    """A Kaggle-layout folder with n labelled pairs (RGB images, 16- and 8-bit masks) and 3 test images."""
+    rles, depths = [], []
+    for i in range(n):
+        id_ = f"id{i:03d}"
+        gray, mask = tiny_pixels(i)
+        write_png(root / "train" / "images" / f"{id_}.png", np.stack([gray] * 3, axis=-1))
+        stored = (mask * 65535).astype(np.uint16) if i % 3 else (mask * 255).astype(np.uint8)
+        write_png(root / "train" / "masks" / f"{id_}.png", stored)
+        rles.append(f"{id_},{rle_encode(mask)}")
+        depths.append(f"{id_},{100 + i}")
+    for i in range(3):
+        write_png(root / "test" / "images" / f"test{i}.png", tiny_pixels(100 + i)[0])
+        depths.append(f"test{i},{500 + i}")
+    (root / "train.csv").write_text("id,rle_mask\n" + "\n".join(rles) + "\n")
+    (root / "depths.csv").write_text("id,z\n" + "\n".join(depths) + "\n")
+    return root
+
+
+@pytest.fixture()
+def tiny_dir(tmp_path: Path) -> Path:
+    return make_tiny_dir(tmp_path / "salt")
+
+
+def snapshot(folder: Path) -> set[tuple[str, int, int]]:
+    """(path, mtime, size) of everything under a folder."""
+    return {(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*")}
+
+
+# ----------------------------------------------------------------------------- loading a good folder
+
+
+def test_load_train_reads_every_pair(tiny_dir: Path) -> None:
+    data = load_train(tiny_dir, progress=False)
+    assert data.ids == [f"id{i:03d}" for i in range(N_TINY)]
+    assert data.images.shape == data.masks.shape == (N_TINY, SIZE, SIZE)
+    assert data.images.dtype == data.masks.dtype == np.float32
+    for i in range(N_TINY):
+        gray, mask = tiny_pixels(i)
+        np.testing.assert_allclose(data.images[i], gray / 255.0, atol=1e-6)
+        np.testing.assert_array_equal(data.masks[i], mask)
+    np.testing.assert_array_equal(data.depths, np.arange(100, 100 + N_TINY, dtype=np.float32))
+
+
+def test_load_train_first_n_in_sorted_order(tiny_dir: Path) -> None:
+    data = load_train(tiny_dir, n_images=2, progress=False)
+    assert data.ids == ["id000", "id001"] and len(data) == 2
+    assert len(load_train(tiny_dir, n_images=100, progress=False)) == N_TINY
+
+
+@pytest.mark.parametrize("n_images", [-1, 1.5, True])
+def test_load_train_rejects_bad_n_images(tiny_dir: Path, n_images: object) -> None:
+    with pytest.raises(ValueError, match="n_images"):
+        load_train(tiny_dir, n_images=n_images, progress=False)  # type: ignore[arg-type]
+
+
+def test_load_train_shows_progress(tiny_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    load_train(tiny_dir, progress=True)
+    assert "train images" in capsys.readouterr().err
+
+
+def test_load_train_without_csv_files(tiny_dir: Path) -> None:
+    (tiny_dir / "train.csv").unlink()
+    (tiny_dir / "depths.csv").unlink()
+    data = load_train(tiny_dir, progress=False)
+    assert len(data) == N_TINY and np.isnan(data.depths).all()
+
+
+def test_load_test_from_data_dir_and_from_png_folder(tiny_dir: Path) -> None:
+    from_data_dir = load_test(tiny_dir, progress=False)
+    assert from_data_dir.ids == ["test0", "test1", "test2"] and from_data_dir.masks is None
+    np.testing.assert_array_equal(from_data_dir.depths, [500, 501, 502])
+    from_folder = load_test(tiny_dir / "test" / "images", n_images=2, progress=False)
+    assert from_folder.ids == ["test0", "test1"] and np.isnan(from_folder.depths).all()
+    np.testing.assert_array_equal(from_folder.images, from_data_dir.images[:2])
+    np.testing.assert_allclose(from_folder.images[0], tiny_pixels(100)[0] / 255.0, atol=1e-6)
+
+
+def test_loading_never_touches_the_folder(tiny_dir: Path) -> None:
+    before = snapshot(tiny_dir)
+    load_train(tiny_dir, progress=False)
+    load_test(tiny_dir, progress=False)
+    read_depths(tiny_dir)
+    read_rle_csv(tiny_dir / "train.csv")
+    assert snapshot(tiny_dir) == before
+
+
+# ----------------------------------------------------------------------------- single files
+
+
+def test_read_image_formats(tmp_path: Path) -> None:
+    gray = tiny_pixels(0)[0]
+    write_png(tmp_path / "gray.png", gray)
+    write_png(tmp_path / "rgb.png", np.stack([gray] * 3, axis=-1))
+    write_png(tmp_path / "gray16.png", gray.astype(np.uint16) * 257)
+    for name in ("gray.png", "rgb.png", "gray16.png"):
+        image = read_image(tmp_path / name)
+        assert image.dtype == np.float32 and image.shape == (SIZE, SIZE)
+        np.testing.assert_allclose(image, gray / 255.0, atol=1e-6, err_msg=name)
+
+
+def test_read_image_rejects_colour(tmp_path: Path) -> None:
+    rgb = np.zeros((SIZE, SIZE, 3), np.uint8)
+    rgb[..., 0] = 200
+    write_png(tmp_path / "colour.png", rgb)
+    with pytest.raises(DataError, match=r"colour\.png.*different R, G and B"):
+        read_image(tmp_path / "colour.png")
+
+
+def test_read_mask_formats(tmp_path: Path) -> None:
+    mask = tiny_pixels(3)[1]
+    write_png(tmp_path / "m16.png", (mask * 65535).astype(np.uint16))
+    write_png(tmp_path / "m8.png", (mask * 255).astype(np.uint8))
+    write_png(tmp_path / "empty.png", np.zeros((SIZE, SIZE), np.uint8))
+    for name in ("m16.png", "m8.png"):
+        decoded = read_mask(tmp_path / name)
+        assert decoded.dtype == np.float32
+        np.testing.assert_array_equal(decoded, mask, err_msg=name)
+    assert not read_mask(tmp_path / "empty.png").any()
+
+
+def test_read_mask_rejects_non_binary(tmp_path: Path) -> None:
+    write_png(tmp_path / "gray.png", tiny_pixels(0)[0])
+    with pytest.raises(DataError, match=r"gray\.png.*not binary"):
+        read_mask(tmp_path / "gray.png")
+
+
+# ----------------------------------------------------------------------------- bad folders
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"nowhere.*does not exist"):
+        load_train(tmp_path / "nowhere", progress=False)
+    with pytest.raises(DataError, match=r"nowhere.*does not exist"):
+        load_test(tmp_path / "nowhere", progress=False)
+
+
+def test_missing_train_images(tmp_path: Path) -> None:
+    empty_root = tmp_path / "no_train"
+    empty_root.mkdir()
+    with pytest.raises(DataError, match=r"train/images does not exist.*Kaggle"):
+        load_train(empty_root, progress=False)
+
+
+def test_missing_masks_folder(tiny_dir: Path) -> None:
+    for path in (tiny_dir / "train" / "masks").iterdir():
+        path.unlink()
+    (tiny_dir / "train" / "masks").rmdir()
+    with pytest.raises(DataError, match=r"train/masks does not exist"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_image_without_mask(tiny_dir: Path) -> None:
+    (tiny_dir / "train" / "masks" / "id002.png").unlink()
+    with pytest.raises(DataError, match=r"1 images in .*train/images have no counterpart.*id002"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_mask_without_image(tiny_dir: Path) -> None:
+    (tiny_dir / "train" / "images" / "id004.png").unlink()
+    with pytest.raises(DataError, match=r"1 masks in .*train/masks have no counterpart.*id004"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_png_that_does_not_decode(tiny_dir: Path) -> None:
+    (tiny_dir / "train" / "images" / "id001.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(DataError, match=r"id001\.png: cannot be decoded"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_image_of_wrong_size(tiny_dir: Path) -> None:
+    write_png(tiny_dir / "train" / "images" / "id003.png", np.zeros((100, 101), np.uint8))
+    with pytest.raises(DataError, match=r"id003\.png: image is 100x101; expected 101x101"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_mask_of_wrong_size(tiny_dir: Path) -> None:
+    write_png(tiny_dir / "train" / "masks" / "id003.png", np.zeros((128, 128), np.uint16))
+    with pytest.raises(DataError, match=r"id003\.png: mask is 128x128"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    (tmp_path / "train" / "masks").mkdir()
+    (tmp_path / "train" / "images" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match=r"train/images contains no \.png files"):
+        load_train(tmp_path, progress=False)
+    with pytest.raises(DataError, match=r"contains no \.png files"):
+        load_test(tmp_path / "train" / "masks", progress=False)
+
+
+def test_train_csv_missing_id(tiny_dir: Path) -> None:
+    lines = (tiny_dir / "train.csv").read_text().splitlines()
+    (tiny_dir / "train.csv").write_text("\n".join(line for line in lines if not line.startswith("id003")))
+    with pytest.raises(DataError, match=r"mask files have no counterpart in rows of .*train\.csv: id003"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_train_csv_extra_id(tiny_dir: Path) -> None:
+    with open(tiny_dir / "train.csv", "a") as handle:
+        handle.write("ghost,1 5\n")
+    with pytest.raises(DataError, match=r"rows of .*train\.csv have no counterpart in mask files: ghost"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_train_csv_rle_disagrees_with_mask(tiny_dir: Path) -> None:
+    text = (tiny_dir / "train.csv").read_text().replace("id000,\n", "id000,1 3\n")
+    (tiny_dir / "train.csv").write_text(text)
+    with pytest.raises(DataError, match=r"train\.csv: rle_mask of id 'id000' disagrees with its mask file in 3 pixels"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_train_csv_malformed_rle(tiny_dir: Path) -> None:
+    text = (tiny_dir / "train.csv").read_text().replace("id000,\n", "id000,1 2 3\n")
+    (tiny_dir / "train.csv").write_text(text)
+    with pytest.raises(DataError, match=r"train\.csv: rle_mask of id 'id000' is malformed.*odd number"):
+        load_train(tiny_dir, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("id001,deep", r"line 3: depth 'deep' for id 'id001' is not a number"),
+        ("id001", r"line 3: expected 2 fields"),
+        ("id001,1,2", r"line 3: expected 2 fields"),
+        ("id001,nan", r"line 3: depth 'nan' for id 'id001' is not finite"),
+        ("id000,7", r"line 3: id 'id000' appears more than once"),
+    ],
+)
+def test_depths_csv_with_bad_row(tiny_dir: Path, bad_line: str, message: str) -> None:
+    lines = (tiny_dir / "depths.csv").read_text().splitlines()
+    lines[2] = bad_line
+    (tiny_dir / "depths.csv").write_text("\n".join(lines))
+    with pytest.raises(DataError, match=r"depths\.csv, " + message):
+        load_train(tiny_dir, progress=False)
+
+
+def test_csv_with_wrong_header(tiny_dir: Path) -> None:
+    (tiny_dir / "depths.csv").write_text("name,depth\nid000,1\n")
+    with pytest.raises(DataError, match=r"depths\.csv: header is 'name,depth'; expected 'id,z'"):
+        read_depths(tiny_dir)
+    (tiny_dir / "train.csv").write_text("")
+    with pytest.raises(DataError, match=r"train\.csv: header is 'an empty file'"):
+        read_rle_csv(tiny_dir / "train.csv")
+
+
+def test_read_csv_files(tiny_dir: Path) -> None:
+    rles = read_rle_csv(tiny_dir / "train.csv")
+    assert list(rles) == [f"id{i:03d}" for i in range(N_TINY)] and rles["id000"] == ""
+    assert rles["id001"] == rle_encode(tiny_pixels(1)[1])
+    depths = read_depths(tiny_dir)
+    assert depths["id002"] == 102.0 and depths["test1"] == 501.0
+    with pytest.raises(DataError, match=r"missing\.csv does not exist"):
+        read_rle_csv(tiny_dir / "missing.csv")
+
+
+# ----------------------------------------------------------------------------- resolving the folder
+
+
+def test_resolve_explicit_folder(tiny_dir: Path) -> None:
+    assert resolve_data_dir(tiny_dir) == tiny_dir
+    assert resolve_data_dir(str(tiny_dir)) == tiny_dir
+
+
+def test_resolve_explicit_folder_that_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"missing_data does not exist.*train/images/ID\.png"):
+        resolve_data_dir(tmp_path / "missing_data")
+
+
+def test_resolve_folder_with_wrong_layout(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"has neither train/images nor test/images"):
+        resolve_data_dir(tmp_path)
+
+
+def test_resolve_uses_environment(tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SALT_DATA_DIR", str(tiny_dir))
+    assert resolve_data_dir("") == tiny_dir
+    assert resolve_data_dir(None) == tiny_dir
+    monkeypatch.setenv("SALT_DATA_DIR", str(tmp_path / "gone"))
+    with pytest.raises(DataError, match=r"\$SALT_DATA_DIR .*gone does not exist"):
+        resolve_data_dir(None)
+
+
+def test_resolve_falls_back_to_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SALT_DATA_DIR", raising=False)
+    fake = types.ModuleType("helpers.synthetic")
+    fake.builtin_data_dir = lambda: tmp_path / "builtin"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "helpers.synthetic", fake)
+    assert resolve_data_dir("") == tmp_path / "builtin"
+
+
+# ----------------------------------------------------------------------------- the data set object
+
+
+def test_salt_dataset_len_and_subset() -> None:
+    data = SaltDataset(
+        ids=["a", "b", "c"],
+        images=np.arange(3, dtype=np.float32)[:, None, None] * np.ones((3, 2, 2), np.float32),
+        masks=np.zeros((3, 2, 2), np.float32),
+        depths=np.array([1, 2, np.nan], np.float32),
+    )
+    assert len(data) == 3
+    part = data.subset([2, 0])
+    assert part.ids == ["c", "a"] and part.images[:, 0, 0].tolist() == [2, 0]
+    assert np.isnan(part.depths[0]) and part.masks is not None and part.masks.shape == (2, 2, 2)
+    assert data.subset(np.array([False, True, False])).ids == ["b"]
+
+
+def test_salt_dataset_without_masks_and_wrong_lengths() -> None:
+    data = SaltDataset(ids=["a"], images=np.zeros((1, 2, 2)), masks=None, depths=np.zeros(1))
+    assert data.subset([0]).masks is None
+    with pytest.raises(ValueError, match=r"2 ids but.*images"):
+        SaltDataset(ids=["a", "b"], images=np.zeros((1, 2, 2)), masks=None, depths=np.zeros(2))
+
+
+# ----------------------------------------------------------------------------- coverage and splitting
+
+
+def test_salt_coverage() -> None:
+    masks = np.zeros((3, 10, 10), np.float32)
+    masks[1, :5] = 1
+    masks[2] = 1
+    np.testing.assert_allclose(salt_coverage(masks), [0, 0.5, 1])
+    np.testing.assert_allclose(salt_coverage(masks[..., None]), [0, 0.5, 1])
+    with pytest.raises(ValueError, match="salt_coverage"):
+        salt_coverage(np.zeros((10, 10)))
+
+
+def test_coverage_class() -> None:
+    coverage = np.array([0, 1 / 10201, 0.1, 0.1001, 0.3, 0.55, 0.99, 1])
+    assert coverage_class(coverage).tolist() == [0, 1, 1, 2, 3, 6, 10, 10]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        coverage_class(np.array([0.5, 1.2]))
+
+
+def split_coverage() -> np.ndarray:
+    """Coverage with a big empty class, mid-sized classes, a pair and a singleton."""
+    rng = np.random.default_rng(1)
+    return np.concatenate([np.zeros(50), rng.uniform(0.01, 0.5, 60), [0.95, 0.97], [0.65]])
+
+
+def test_stratified_split_partitions_and_covers_classes() -> None:
+    coverage = split_coverage()
+    train_idx, val_idx = stratified_split(coverage, val_fraction=0.2, seed=3)
+    assert np.all(np.diff(train_idx) > 0) and np.all(np.diff(val_idx) > 0)
+    np.testing.assert_array_equal(np.sort(np.concatenate([train_idx, val_idx])), np.arange(len(coverage)))
+    classes = coverage_class(coverage)
+    counts = np.bincount(classes)
+    for label in np.flatnonzero(counts >= 2):
+        assert label in classes[val_idx] and label in classes[train_idx]
+    assert 7 in classes[train_idx] and 7 not in classes[val_idx]  # the singleton stays in training
+    assert abs(len(val_idx) - 0.2 * len(coverage)) <= 5
+
+
+def test_stratified_split_is_seeded() -> None:
+    coverage = split_coverage()
+    first, second = stratified_split(coverage, seed=5), stratified_split(coverage, seed=5)
+    np.testing.assert_array_equal(first[1], second[1])
+    assert not np.array_equal(first[1], stratified_split(coverage, seed=6)[1])
+
+
+@pytest.mark.parametrize("val_fraction", [0, 1, -0.1, 1.5])
+def test_stratified_split_rejects_bad_fraction(val_fraction: float) -> None:
+    with pytest.raises(ValueError, match="val_fraction"):
+        stratified_split(split_coverage(), val_fraction=val_fraction)
+
+
+# ----------------------------------------------------------------------------- the real data
+
+
+def test_real_train_loads_checked_and_untouched(real_data_dir: Path) -> None:
+    before = snapshot(real_data_dir)
+    data = load_train(real_data_dir, progress=False)  # also checks every train.csv row against its mask
+    assert snapshot(real_data_dir) == before
+    assert len(data) == len(list((real_data_dir / "train" / "images").glob("*.png")))
+    assert data.ids == sorted(data.ids)
+    assert data.images.dtype == np.float32 and 0 <= data.images.min() and data.images.max() <= 1
+    assert data.masks is not None and set(np.unique(data.masks).tolist()) == {0.0, 1.0}
+    assert np.isfinite(data.depths).all()
+    classes = coverage_class(salt_coverage(data.masks))
+    _, val_idx = stratified_split(salt_coverage(data.masks))
+    assert set(classes[val_idx]) == set(classes)
+    assert abs(len(val_idx) - 0.1 * len(data)) <= 11
+
+
+def test_real_test_images(real_data_dir: Path) -> None:
+    before = snapshot(real_data_dir / "test")
+    data = load_test(real_data_dir, n_images=50, progress=False)
+    assert snapshot(real_data_dir / "test") == before
+    assert len(data) == 50 and data.masks is None and np.isfinite(data.depths).all()
+    assert data.images.shape == (50, SIZE, SIZE) and data.images.max() <= 1
+
+
+def test_builtin_synthetic_layout_loads(synthetic_data_dir: Path) -> None:
+    before = snapshot(synthetic_data_dir)
+    train, test = load_train(synthetic_data_dir, progress=False), load_test(synthetic_data_dir, progress=False)
+    assert snapshot(synthetic_data_dir) == before
+    assert len(train) > 0 and len(test) > 0 and train.masks is not None
+    assert np.isfinite(train.depths).all()
