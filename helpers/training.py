@@ -1,0 +1,526 @@
+"""Training a U-Net from a config, in a run folder that keeps everything and can be resumed."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+HISTORY_FILE = "history.csv"
+BEST_MODEL_FILE = "best.keras"
+LAST_MODEL_FILE = "last.keras"
+METRICS_FILE = "metrics.json"
+FIGURES_DIR = "figures"
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the run folder keeps the last good epoch."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; the defaults are the original project's recipe."""
+
+    data_dir: str = ""  # a folder in Kaggle's layout; "" means SALT_DATA_DIR or the built-in synthetic set
+    n_images: int = 0  # labelled images to use, 0 means all
+    val_fraction: float = 0.1  # held out, stratified by salt coverage
+    img_size: int = 112  # network input side, a multiple of 16; 112 is the smallest that holds 101 (pad)
+    sizing: str = "pad"  # "pad" (reflect) or "resize" between 101 and img_size
+    base_filters: int = 16
+    depth: int = 4
+    dropout: float = 0.05
+    batch_norm: bool = True
+    single_conv_blocks: bool = False  # True rebuilds the original notebook's slip
+    loss: str = "bce"
+    learning_rate: float = 1e-3
+    batch_size: int = 32  # per replica; the global batch is batch_size x replicas
+    epochs: int = 50
+    reduce_lr_patience: int = 5
+    reduce_lr_factor: float = 0.1
+    min_lr: float = 1e-5
+    early_stopping_patience: int = 10
+    augment: bool = True
+    seed: int = 0
+    mixed_precision: str = "auto"  # auto: float16 on GPUs, bfloat16 on CPUs with native bf16, else float32
+    jit_compile: str = "auto"  # auto: XLA on GPUs only
+    distribute: str = "none"  # none, mirrored or multiworker
+    scale_learning_rate: bool = True  # multiply the learning rate by the number of replicas
+    progress: bool = True  # one line per epoch
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first parameter that is out of range."""
+        from helpers.device import SETTINGS, STRATEGIES
+        from helpers.losses import get_loss
+
+        checks = [
+            (self.n_images >= 0, "N_IMAGES", "must be 0 (all) or positive"),
+            (0 < self.val_fraction < 1, "VAL_FRACTION", "must lie strictly between 0 and 1"),
+            (self.img_size > 0 and self.img_size % 16 == 0, "IMG_SIZE",
+             f"must be a positive multiple of 16 (e.g. {max(16, self.img_size // 16 * 16)} or "
+             f"{(self.img_size // 16 + 1) * 16})"),
+            (self.sizing in ("pad", "resize"), "SIZING", "must be 'pad' or 'resize'"),
+            (not (self.sizing == "pad" and self.img_size < 101), "IMG_SIZE",
+             "must be at least 101 to pad the 101x101 sections (use 112 or 128), or use SIZING='resize'"),
+            (self.batch_size > 0, "BATCH_SIZE", "must be positive"),
+            (self.epochs > 0, "EPOCHS", "must be positive"),
+            (self.learning_rate > 0, "LEARNING_RATE", "must be positive"),
+            (self.mixed_precision in SETTINGS, "MIXED_PRECISION", f"must be one of {SETTINGS}"),
+            (self.jit_compile in SETTINGS, "JIT_COMPILE", f"must be one of {SETTINGS}"),
+            (self.distribute in STRATEGIES, "DISTRIBUTE", f"must be one of {STRATEGIES}"),
+        ]
+        for ok, name, rule in checks:
+            if not ok:
+                value = getattr(self, name.lower(), None)
+                raise ValueError(f"{name} {rule}; got {value!r}")
+        get_loss(self.loss)
+
+    def to_json(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> "TrainConfig":
+        """A config from a dict written by to_json; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training config keys: {unknown}")
+        return cls(**values)
+
+
+@dataclass
+class RunResult:
+    """What a finished run leaves: its folder, per-epoch history and final metrics."""
+
+    run_dir: Path
+    history: list[dict[str, float]]
+    metrics: dict[str, Any]
+    model: Any = field(repr=False, default=None)
+
+
+# ----------------------------------------------------------------------------------------------
+# Run folders
+
+
+def new_run_dir(run_root: str | Path, name: str = "") -> Path:
+    """Create a fresh, uniquely named run folder under run_root (never reuses an existing one)."""
+    root = Path(run_root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{name}" if name else stamp
+    for attempt in range(1000):
+        candidate = root / (base if attempt == 0 else f"{base}-{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run folder under {root}")
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_run_state(run_dir: str | Path) -> dict[str, Any] | None:
+    """The resume state of a run folder, or None where no epoch has completed."""
+    path = Path(run_dir) / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def read_history(run_dir: str | Path) -> list[dict[str, float]]:
+    """The per-epoch history a run folder holds (an empty list before the first epoch)."""
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def write_history(run_dir: str | Path, history: list[dict[str, float]]) -> Path:
+    """Write the per-epoch history as CSV, atomically (columns: the union of keys, epoch first)."""
+    path = Path(run_dir) / HISTORY_FILE
+    keys = sorted({key for row in history for key in row} - {"epoch"})
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["epoch", *keys])
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, path)
+    return path
+
+
+def find_latest_run(run_root: str | Path) -> Path:
+    """The most recent run folder under run_root that holds a best model."""
+    root = Path(run_root)
+    runs = sorted(p for p in root.glob("*") if (p / BEST_MODEL_FILE).exists()) if root.is_dir() else []
+    if not runs:
+        raise FileNotFoundError(
+            f"no trained run found under {root.resolve()}: run notebook 04 first, or set RUN_DIR to a run folder"
+        )
+    return runs[-1]
+
+
+# ----------------------------------------------------------------------------------------------
+# Callbacks
+
+
+def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizing, state: dict | None) -> list:
+    """The run's callbacks, restored to their saved state on resume."""
+    import keras
+
+    from helpers.metrics import competition_score
+
+    val_images, val_masks_native = validation
+
+    class ValidationScore(keras.callbacks.Callback):
+        """Adds the competition score of the validation set at 101x101 to the epoch's logs."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs if logs is not None else {}
+            logs["train_seconds"] = time.perf_counter() - self._started
+            started = time.perf_counter()
+            probabilities = self.model.predict(val_images, batch_size=config.batch_size, verbose=0)
+            native = sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
+            logs["val_score"] = float(competition_score(val_masks_native, native > 0.5))
+            logs["eval_seconds"] = time.perf_counter() - started
+
+    class ResumableReduceLR(keras.callbacks.ReduceLROnPlateau):
+        """ReduceLROnPlateau that starts from a saved state on resume."""
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if state:
+                self.wait, self.cooldown_counter = state["lr_wait"], state["lr_cooldown"]
+                self.best = state["best_val_loss"]
+
+    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+        """EarlyStopping that starts from a saved state on resume."""
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if state:
+                self.wait, self.best, self.best_epoch = state["stop_wait"], state["best_val_loss"], state["best_epoch"]
+
+    reduce_lr = ResumableReduceLR(monitor="val_loss", factor=config.reduce_lr_factor,
+                                  patience=config.reduce_lr_patience, min_lr=config.min_lr, verbose=0)
+    early_stop = ResumableEarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
+                                        restore_best_weights=False, verbose=0)
+
+    class RunCheckpoint(keras.callbacks.Callback):
+        """After every epoch: history CSV, best and last model, and the state needed to resume."""
+
+        def __init__(self):
+            super().__init__()
+            self.history = read_history(run_dir)
+            self.best = state["best_val_loss"] if state else math.inf
+            self.best_epoch = state["best_epoch"] if state else -1
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
+            self.history.append(row)
+            if not math.isfinite(logs.get("loss", math.nan)):
+                return  # NaNGuard stops the run; never checkpoint a diverged model
+            improved = logs["val_loss"] < self.best
+            if improved:
+                self.best, self.best_epoch = float(logs["val_loss"]), epoch
+                _save_model_atomic(self.model, run_dir / BEST_MODEL_FILE)
+            _save_model_atomic(self.model, run_dir / LAST_MODEL_FILE)
+            write_history(run_dir, self.history)
+            _write_json_atomic(run_dir / STATE_FILE, {
+                "completed_epochs": epoch + 1,
+                "best_val_loss": self.best,
+                "best_epoch": self.best_epoch,
+                "lr_wait": int(reduce_lr.wait),
+                "lr_cooldown": int(reduce_lr.cooldown_counter),
+                "stop_wait": int(early_stop.wait),
+                "stopped_early": bool(self.model.stop_training),
+            })
+            if config.progress:
+                print(_epoch_line(row, config.epochs, improved), flush=True)
+
+    class NaNGuard(keras.callbacks.Callback):
+        """Stops training at the first non-finite batch loss and remembers where."""
+
+        diverged_at: tuple[int, int] | None = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.diverged_at = (self._epoch + 1, batch + 1)
+                self.model.stop_training = True
+
+    # Order matters: the score joins the logs before the LR/early-stopping and checkpoint callbacks read them.
+    callbacks = [ValidationScore(), NaNGuard(), reduce_lr, early_stop, RunCheckpoint()]
+    return callbacks
+
+
+def _save_model_atomic(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _epoch_line(row: dict[str, float], epochs: int, improved: bool) -> str:
+    """One readable line per epoch for notebooks and papermill logs."""
+    parts = [f"epoch {int(row['epoch']):3d}/{epochs}"]
+    for key, label in (("loss", "loss"), ("val_loss", "val_loss"), ("val_iou", "val_iou"),
+                       ("val_score", "val_score")):
+        if key in row:
+            parts.append(f"{label} {row[key]:.4f}")
+    parts.append(f"lr {row.get('learning_rate', float('nan')):.1e}")
+    parts.append(f"{row.get('train_seconds', 0):.0f}s")
+    if improved:
+        parts.append("* best")
+    return "  ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+
+
+def prepare_data(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Load the labelled images, split them by coverage and size them for the network."""
+    from helpers.data import load_train, resolve_data_dir, salt_coverage, stratified_split
+    from helpers.sizing import Sizing
+
+    data_dir = resolve_data_dir(config.data_dir)
+    dataset = load_train(data_dir, n_images=config.n_images, progress=progress)
+    train_idx, val_idx = stratified_split(salt_coverage(dataset.masks), config.val_fraction, config.seed)
+    sizing = Sizing(mode=config.sizing, size=config.img_size)
+
+    def to_network(array: np.ndarray, is_mask: bool) -> np.ndarray:
+        sized = sizing.to_network(array)
+        if is_mask and config.sizing == "resize":
+            sized = (sized > 0.5).astype(np.float32)
+        return sized[..., None].astype(np.float32)
+
+    return {
+        "data_dir": data_dir,
+        "dataset": dataset,
+        "train_idx": train_idx,
+        "val_idx": val_idx,
+        "sizing": sizing,
+        "x_train": to_network(dataset.images[train_idx], False),
+        "y_train": to_network(dataset.masks[train_idx], True),
+        "x_val": to_network(dataset.images[val_idx], False),
+        "y_val": to_network(dataset.masks[val_idx], True),
+        "val_masks_native": dataset.masks[val_idx],
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+
+
+def build_and_compile(config: TrainConfig, setup) -> Any:
+    """A fresh U-Net compiled with Adam, the configured loss and IoU/score metrics."""
+    import keras
+
+    from helpers.losses import get_loss
+    from helpers.metrics import KerasIoU
+    from helpers.model import build_unet
+
+    with setup.strategy.scope():
+        model = build_unet(input_size=config.img_size, base_filters=config.base_filters, depth=config.depth,
+                           dropout=config.dropout, batch_norm=config.batch_norm,
+                           single_conv_blocks=config.single_conv_blocks)
+        learning_rate = config.learning_rate * (setup.replicas if config.scale_learning_rate else 1)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=get_loss(config.loss),
+                      metrics=[KerasIoU()], jit_compile=setup.jit_compile)
+    return model
+
+
+def _load_for_resume(run_dir: Path, setup) -> Any:
+    """The last completed epoch's model, optimizer state included."""
+    with setup.strategy.scope():
+        return load_model(run_dir / LAST_MODEL_FILE)
+
+
+def prepare_run_dir(config: TrainConfig, run_dir: str | Path | None, run_root: str | Path) -> tuple[Path, dict | None]:
+    """A new run folder, or the given one: empty (fresh), unfinished (resume) or finished (refused)."""
+    if run_dir is None or str(run_dir) == "":
+        return new_run_dir(run_root), None
+    path = Path(run_dir)
+    if not path.exists():
+        path.mkdir(parents=True)
+        return path, None
+    if (path / METRICS_FILE).exists():
+        raise FileExistsError(
+            f"RUN_DIR {path} holds a finished run; choose a new RUN_DIR (runs are never overwritten)"
+        )
+    saved = path / CONFIG_FILE
+    if saved.exists():
+        previous = TrainConfig.from_json(json.loads(saved.read_text()))
+        differences = {k for k, v in dataclasses.asdict(config).items()
+                       if getattr(previous, k) != v and k not in ("epochs", "progress")}
+        if differences:
+            raise ValueError(
+                f"RUN_DIR {path} holds an interrupted run with a different config ({sorted(differences)}); "
+                "resume it with the same parameters or choose a new RUN_DIR"
+            )
+        return path, read_run_state(path)
+    if any(path.iterdir()):
+        raise FileExistsError(f"RUN_DIR {path} is not empty and is not a run folder; choose a new RUN_DIR")
+    return path, None
+
+
+def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str | Path = "runs",
+          data: dict[str, Any] | None = None) -> RunResult:
+    """Train (or resume) a run: the model, history, metrics and figures land in its run folder."""
+    import keras
+
+    from helpers.device import setup_device
+    from helpers.pipeline import make_dataset
+
+    config.validate()
+    run_dir, state = prepare_run_dir(config, run_dir, run_root)
+    _write_json_atomic(run_dir / CONFIG_FILE, config.to_json())
+    keras.utils.set_random_seed(config.seed)
+    setup = setup_device(config.mixed_precision, config.jit_compile, config.distribute)
+    if config.progress:
+        action = f"resuming after epoch {state['completed_epochs']}" if state else "new run"
+        print(f"Run folder: {run_dir} ({action})\nDevice: {setup.summary()}", flush=True)
+
+    data = data if data is not None else prepare_data(config, progress=config.progress)
+    global_batch = config.batch_size * setup.replicas
+    train_ds = make_dataset(data["x_train"], data["y_train"], global_batch, training=True, seed=config.seed,
+                            augment=config.augment)
+    val_ds = make_dataset(data["x_val"], data["y_val"], global_batch, training=False)
+    model = _load_for_resume(run_dir, setup) if state else build_and_compile(config, setup)
+    initial_epoch = state["completed_epochs"] if state else 0
+    callbacks = _make_callbacks(config, run_dir, (data["x_val"], data["val_masks_native"]), data["sizing"],
+                                state)
+    nan_guard = callbacks[1]
+    started = time.perf_counter()
+    if not (state and state.get("stopped_early")) and initial_epoch < config.epochs:
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+                  callbacks=callbacks, verbose=0, shuffle=False)  # the tf.data pipeline shuffles
+    if nan_guard.diverged_at is not None:
+        epoch, batch = nan_guard.diverged_at
+        write_history(run_dir, callbacks[-1].history)
+        raise TrainingDivergedError(
+            f"the training loss became NaN at epoch {epoch}, batch {batch}; training stopped. "
+            f"{run_dir} keeps the config, the history and the models of the last good epoch. "
+            "Lower LEARNING_RATE (or turn MIXED_PRECISION off) and start a new run."
+        )
+    metrics = finish_run(run_dir, config, data, setup, time.perf_counter() - started)
+    return RunResult(run_dir=run_dir, history=read_history(run_dir), metrics=metrics,
+                     model=load_model(run_dir / BEST_MODEL_FILE))
+
+
+def load_model(path: str | Path) -> Any:
+    """Load a model saved by a run (custom losses and metrics included)."""
+    import keras
+
+    import helpers.losses  # noqa: F401  (registers the custom losses for deserialisation)
+    import helpers.metrics  # noqa: F401  (registers the custom metrics)
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model at {path}: train a run first (notebook 04) or fix RUN_DIR")
+    return keras.models.load_model(path)
+
+
+def finish_run(run_dir: Path, config: TrainConfig, data: dict[str, Any], setup, seconds: float) -> dict[str, Any]:
+    """Evaluate the best model on the validation set and write metrics.json and the figures."""
+    from helpers.metrics import best_threshold, competition_score
+    from helpers.plotting import plot_learning_curves, save_figure
+    from helpers.predict import predict_probabilities
+
+    model = load_model(run_dir / BEST_MODEL_FILE)
+    val_images = data["dataset"].images[data["val_idx"]]
+    truth = data["val_masks_native"]
+    plain = predict_probabilities(model, val_images, data["sizing"], batch_size=config.batch_size, tta=False)
+    flipped = predict_probabilities(model, val_images, data["sizing"], batch_size=config.batch_size, tta=True)
+    threshold, _ = best_threshold(truth, flipped)
+    history = read_history(run_dir)
+    state = read_run_state(run_dir) or {}
+    best_row = min(history, key=lambda row: row["val_loss"])
+    metrics = {
+        "best_epoch": int(best_row["epoch"]),
+        "epochs_run": len(history),
+        "stopped_early": bool(state.get("stopped_early", False)),
+        "best_val_loss": float(best_row["val_loss"]),
+        "val_score": float(competition_score(truth, plain > 0.5)),
+        "val_score_tta": float(competition_score(truth, flipped > 0.5)),
+        "threshold": float(threshold),
+        "val_score_tta_threshold": float(competition_score(truth, flipped > threshold)),
+        "train_seconds": float(sum(row.get("train_seconds", 0.0) for row in history)),
+        "wall_seconds_this_session": float(seconds),
+        "n_train": int(len(data["train_idx"])),
+        "n_val": int(len(data["val_idx"])),
+        "parameters": int(model.count_params()),
+        "device": setup.summary(),
+        "data_dir": str(data["data_dir"]),
+    }
+    figure = plot_learning_curves(history)
+    save_figure(figure, "learning_curves", run_dir / FIGURES_DIR)
+    _write_json_atomic(run_dir / METRICS_FILE, metrics)
+    if config.progress:
+        print(f"Best epoch {metrics['best_epoch']}: validation score {metrics['val_score']:.4f} "
+              f"(flip TTA {metrics['val_score_tta']:.4f}, threshold {threshold:.2f}: "
+              f"{metrics['val_score_tta_threshold']:.4f})", flush=True)
+    return metrics
+
+
+def resume(run_dir: str | Path) -> RunResult:
+    """Continue an interrupted run from its last completed epoch, with its saved config."""
+    path = Path(run_dir)
+    saved = path / CONFIG_FILE
+    if not saved.exists():
+        raise FileNotFoundError(f"{path} is not a run folder (no {CONFIG_FILE})")
+    return train(TrainConfig.from_json(json.loads(saved.read_text())), run_dir=path)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, str]:
+    """A TrainConfig (every field a --flag), the run folder and the run root from the command line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.training", description=train.__doc__)
+    parser.add_argument("--run-dir", default=None, help="run folder (new, or an interrupted run to resume)")
+    parser.add_argument("--run-root", default="runs", help="where new run folders are created")
+    for item in dataclasses.fields(TrainConfig):
+        flag = "--" + item.name.replace("_", "-")
+        if item.type in ("bool", bool):
+            parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes", "on"), default=item.default)
+        else:
+            kind = {"int": int, "float": float}.get(str(item.type), str)
+            parser.add_argument(flag, type=kind, default=item.default)
+    args = vars(parser.parse_args(argv))
+    run_dir, run_root = args.pop("run_dir"), args.pop("run_root")
+    return TrainConfig(**args), run_dir, run_root
+
+
+if __name__ == "__main__":
+    config, run_dir, run_root = parse_args()
+    train(config, run_dir=run_dir, run_root=run_root)

@@ -1,0 +1,64 @@
+"""The project's set-up: conda and pip name the same packages; notebooks are committed clean."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOT_PACKAGES = {"python", "pip"}
+
+
+def _name(requirement: str) -> str:
+    """The normalised package name of a requirement such as 'scikit-image>=0.22'."""
+    name = re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0]
+    return name.lower().replace("_", "-")
+
+
+def pip_packages() -> set[str]:
+    """Packages pyproject.toml installs, tests included."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {_name(r) for r in project["dependencies"]}
+    names |= {_name(r) for r in project["optional-dependencies"]["test"]}
+    return names
+
+
+def conda_packages() -> set[str]:
+    """Packages environment.yml installs from conda-forge."""
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    return {_name(d) for d in environment["dependencies"] if isinstance(d, str)} - NOT_PACKAGES
+
+
+def test_conda_and_pip_name_the_same_packages():
+    assert conda_packages() == pip_packages()
+
+
+def test_conda_uses_python_311_from_conda_forge():
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert environment["channels"] == ["conda-forge"]
+    assert "python=3.11" in environment["dependencies"]
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(notebook: Path):
+    cells = json.loads(notebook.read_text())["cells"]
+    dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{notebook.name}: cells {dirty} have outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_has_the_course_skeleton(notebook: Path):
+    cells = json.loads(notebook.read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{notebook.name}: needs exactly one cell tagged 'parameters'"
+    names = re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=", "".join(tagged[0]["source"]), flags=re.M)
+    assert names and all(n.isupper() for n in names), f"{notebook.name}: parameters must be ALL_CAPS: {names}"
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert markdown.lstrip().startswith(f"# {notebook.name[:2]}"), f"{notebook.name}: title must start '# NN'"
+    for heading in ("## Summary", "## Exercises"):
+        assert heading in markdown, f"{notebook.name}: missing '{heading}'"

@@ -1,0 +1,140 @@
+"""Training: run folders, learning on synthetic data, save/reload, NaN stop, kill and resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers.training import (
+    BEST_MODEL_FILE,
+    METRICS_FILE,
+    STATE_FILE,
+    TrainConfig,
+    TrainingDivergedError,
+    new_run_dir,
+    prepare_run_dir,
+    read_history,
+    resume,
+    train,
+)
+
+
+def tiny_config(data_dir: Path, **overrides) -> TrainConfig:
+    """A config that trains in seconds: 32x32 resized inputs, a two-level U-Net with 4 base filters."""
+    values = dict(data_dir=str(data_dir), n_images=96, img_size=32, sizing="resize", depth=2, base_filters=4,
+                  batch_size=16, epochs=3, learning_rate=3e-3, progress=False, seed=0)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_config_rejects_bad_values_naming_the_parameter():
+    with pytest.raises(ValueError, match="IMG_SIZE"):
+        TrainConfig(img_size=100).validate()
+    with pytest.raises(ValueError, match="IMG_SIZE.*101"):
+        TrainConfig(img_size=96, sizing="pad").validate()
+    with pytest.raises(ValueError, match="BATCH_SIZE"):
+        TrainConfig(batch_size=0).validate()
+    with pytest.raises(ValueError, match="VAL_FRACTION"):
+        TrainConfig(val_fraction=1.0).validate()
+    with pytest.raises(ValueError, match="DISTRIBUTE"):
+        TrainConfig(distribute="tpu").validate()
+    with pytest.raises(ValueError):
+        TrainConfig(loss="hinge").validate()
+
+
+def test_config_round_trips_through_json():
+    config = TrainConfig(epochs=7, loss="bce_dice")
+    assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    with pytest.raises(ValueError, match="unknown"):
+        TrainConfig.from_json({"epochs": 1, "colour": "red"})
+
+
+def test_new_run_dirs_never_collide(tmp_path):
+    first, second = new_run_dir(tmp_path, "x"), new_run_dir(tmp_path, "x")
+    assert first != second and first.is_dir() and second.is_dir()
+
+
+def test_finished_run_is_never_overwritten(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / METRICS_FILE).write_text("{}")
+    with pytest.raises(FileExistsError, match="finished run"):
+        prepare_run_dir(TrainConfig(), run, tmp_path)
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        prepare_run_dir(TrainConfig(), stray, tmp_path)
+    assert (stray / "notes.txt").read_text() == "mine"
+
+
+def test_tiny_model_learns_and_its_run_folder_is_complete(synthetic_data_dir, tmp_path):
+    result = train(tiny_config(synthetic_data_dir, epochs=4), run_root=tmp_path)
+    losses = [row["loss"] for row in result.history]
+    assert len(losses) == 4 and all(math.isfinite(x) for x in losses)
+    assert losses[-1] < losses[0]
+    for name in ("config.json", "history.csv", BEST_MODEL_FILE, "last.keras", METRICS_FILE,
+                 "figures/learning_curves.png"):
+        assert (result.run_dir / name).exists(), name
+    metrics = json.loads((result.run_dir / METRICS_FILE).read_text())
+    for key in ("val_score", "val_score_tta", "val_score_tta_threshold"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert {"val_score", "val_loss", "learning_rate", "train_seconds"} <= set(result.history[0])
+
+
+def test_saved_model_reloads_with_identical_predictions(synthetic_data_dir, tmp_path):
+    from helpers.training import load_model
+
+    result = train(tiny_config(synthetic_data_dir, epochs=1), run_root=tmp_path)
+    batch = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
+    reloaded = load_model(result.run_dir / BEST_MODEL_FILE)
+    np.testing.assert_allclose(result.model.predict(batch, verbose=0), reloaded.predict(batch, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_run(synthetic_data_dir, tmp_path):
+    config = tiny_config(synthetic_data_dir, epochs=3, learning_rate=1e30, batch_norm=False)
+    with pytest.raises(TrainingDivergedError, match="NaN.*LEARNING_RATE"):
+        train(config, run_root=tmp_path)
+    (run_dir,) = tmp_path.iterdir()
+    assert (run_dir / "config.json").exists()
+    assert not (run_dir / METRICS_FILE).exists()
+
+
+def test_killed_run_resumes_from_its_last_completed_epoch(synthetic_data_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    config = tiny_config(synthetic_data_dir, epochs=4, n_images=120)
+    script = (
+        "import json, sys; from helpers.training import TrainConfig, train; "
+        "train(TrainConfig.from_json(json.loads(sys.argv[1])), run_dir=sys.argv[2])"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, "-c", script, json.dumps(config.to_json()), str(run_dir)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        state_file = run_dir / STATE_FILE
+        if state_file.exists() and json.loads(state_file.read_text())["completed_epochs"] >= 1:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, f"training ended before it could be killed: {process.stderr.read()[-2000:]}"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    completed = json.loads((run_dir / STATE_FILE).read_text())["completed_epochs"]
+    assert 1 <= completed < 4
+    assert not (run_dir / METRICS_FILE).exists()
+
+    result = resume(run_dir)
+    epochs = [int(row["epoch"]) for row in read_history(run_dir)]
+    assert epochs == list(range(1, len(epochs) + 1)) and epochs[-1] == 4
+    assert (run_dir / METRICS_FILE).exists()
+    assert 0.0 <= result.metrics["val_score"] <= 1.0
