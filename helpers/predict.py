@@ -25,12 +25,13 @@ def predict_probabilities(model: Any, images: np.ndarray, sizing: Sizing, batch_
     """Salt probabilities (N, 101, 101) for native images; tta averages with the horizontally flipped view."""
     if images.ndim != 3 or images.shape[1:] != (NATIVE_SIZE, NATIVE_SIZE):
         raise ValueError(f"images must have shape (N, {NATIVE_SIZE}, {NATIVE_SIZE}), got {images.shape}")
-    network_input = sizing.to_network(images)
-    probabilities = predict_network(model, network_input, batch_size)
+    probabilities = sizing.to_native(predict_network(model, sizing.to_network(images), batch_size))
     if tta:
-        flipped = predict_network(model, network_input[:, :, ::-1], batch_size)[:, :, ::-1]
-        probabilities = (probabilities + flipped) / 2
-    return np.clip(sizing.to_native(probabilities), 0.0, 1.0).astype(np.float32)
+        # Flip at the native size: padding 101 to an even side is asymmetric, so flipping the padded
+        # input would shift the mirrored prediction by a pixel.
+        mirrored = sizing.to_native(predict_network(model, sizing.to_network(images[:, :, ::-1]), batch_size))
+        probabilities = (probabilities + mirrored[:, :, ::-1]) / 2
+    return np.clip(probabilities, 0.0, 1.0).astype(np.float32)
 
 
 def sizing_for_model(model: Any, mode: str = "pad") -> Sizing:
