@@ -102,9 +102,13 @@ def test_saved_model_reloads_with_identical_predictions(synthetic_data_dir, tmp_
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_run(synthetic_data_dir, tmp_path):
-    config = tiny_config(synthetic_data_dir, epochs=3, learning_rate=1e30, batch_norm=False)
+    from helpers.training import prepare_data
+
+    config = tiny_config(synthetic_data_dir, epochs=3)
+    data = prepare_data(config, progress=False)
+    data["x_train"][:] = np.nan  # a corrupt input poisons the very first batch, as a diverging step would
     with pytest.raises(TrainingDivergedError, match="NaN.*LEARNING_RATE"):
-        train(config, run_root=tmp_path)
+        train(config, run_root=tmp_path, data=data)
     (run_dir,) = tmp_path.iterdir()
     assert (run_dir / "config.json").exists()
     assert not (run_dir / METRICS_FILE).exists()

@@ -1,0 +1,1 @@
+"""Performance benchmarks of the course's training pipeline (run with `make bench` / `make bench-full`)."""

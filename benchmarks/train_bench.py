@@ -1,0 +1,541 @@
+"""Benchmark: the original notebook's training pipeline against the course's, on this machine and the real data.
+
+Each contender trains in its own subprocess (so its peak memory and TensorFlow settings are its own) on
+the same seeded 90/10 split of the real TGS files, stratified by salt coverage. For each it measures
+training and inference images per second, peak resident memory, the seconds of training until the
+validation competition score first reaches 0.60 ... 0.80 (and the original's best score of this run),
+and the fraction of this machine's dense float32 matmul rate that its training achieves.
+
+    python -m benchmarks.train_bench --quick   # CI-sized: 128 images, 3 epochs (minutes)
+    python -m benchmarks.train_bench           # all 3200 images, up to 50 epochs: hours on a small CPU
+
+The table goes to stdout, the numbers to build/bench/bench-<UTC time>.json and build/bench/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from helpers.data import DATA_DIR_ENV, read_image, read_mask, stratified_split
+from helpers.errors import DataError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "tgs-salt"
+DEFAULT_OUT_DIR = REPO_ROOT / "build" / "bench"
+LATEST_FILE = "latest.json"
+
+PIPELINES = ("original", "course")  # the original runs first: its best score is a target for the course
+SCORE_TARGETS = ("0.60", "0.65", "0.70", "0.75", "0.80")
+ORIGINAL_BEST = "original_best"
+SCORE_THRESHOLD = 0.5  # probability above which a pixel counts as salt
+SPLIT_SEED = 0
+VAL_FRACTION = 0.1
+
+QUICK_N_IMAGES, QUICK_EPOCHS = 128, 3  # two timed epochs after the warm-up one
+FULL_N_IMAGES, FULL_EPOCHS = 0, 50  # 0 images means all of them
+DEFAULT_PATIENCE = 10  # epochs without a lower val_loss before stopping, as in both recipes
+
+# Training FLOPs per image = 3 x the forward convolution FLOPs: the forward product, plus the two
+# backward products of the same size (gradient with respect to the input and to the kernel).
+TRAIN_FLOPS_FACTOR = 3
+TRAIN_FLOPS_CONVENTION = (
+    "3 x helpers.model.conv_flops_per_image (forward conv/transposed-conv FLOPs = 2 x multiply-adds; "
+    "backward = 2 products of the same size; batch norm, activations, pooling and biases not counted)"
+)
+INFERENCE_REPEATS = 3
+MATMUL_REPEATS = 5
+CPU_MATMUL_SIZES = (2048,)
+GPU_MATMUL_SIZES = (2048, 4096, 8192)  # a GPU needs larger products than 2048 to reach its rate
+
+# The original notebook's recipe (Keras "TGS salt" tutorial): 128x128 skimage-resized arrays, batch 32,
+# Adam(1e-3), binary cross-entropy; ReduceLROnPlateau(0.1, 5, min 1e-5) and EarlyStopping on val_loss.
+ORIGINAL_SIZE = 128
+ORIGINAL_BATCH_SIZE = 32
+ORIGINAL_LEARNING_RATE = 1e-3
+ORIGINAL_REDUCE_LR = {"factor": 0.1, "patience": 5, "min_lr": 1e-5}
+
+
+# ----------------------------------------------------------------------------------------------
+# Settings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: --quick, --epochs, --n-images, --data-dir, --only, --patience, --out."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.train_bench",
+        description="Benchmark the original U-Net training pipeline against the course's on the real TGS data.",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help=f"CI-sized run: {QUICK_N_IMAGES} images, {QUICK_EPOCHS} epochs (unless given)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"most epochs per pipeline (default {FULL_EPOCHS}, quick {QUICK_EPOCHS})")
+    parser.add_argument("--n-images", type=int, default=None,
+                        help=f"labelled images to use, 0 = all (default all, quick {QUICK_N_IMAGES})")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"real TGS folder in Kaggle's layout (default ${DATA_DIR_ENV}, else {DEFAULT_DATA_DIR})")
+    parser.add_argument("--only", choices=PIPELINES, default=None, help="run one pipeline only")
+    parser.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
+                        help=f"early stopping: epochs without a lower val_loss (default {DEFAULT_PATIENCE})")
+    parser.add_argument("--out", default=str(DEFAULT_OUT_DIR), help=f"folder for the JSON (default {DEFAULT_OUT_DIR})")
+    # Internal: how the parent starts one contender in a subprocess.
+    parser.add_argument("--child", choices=PIPELINES, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--measure-matmul", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    for name in ("epochs", "n_images", "patience"):
+        value = getattr(args, name)
+        smallest = 0 if name == "n_images" else 1
+        if value is not None and value < smallest:
+            parser.error(f"--{name.replace('_', '-')} must be at least {smallest}, got {value}")
+    return args
+
+
+def default_data_dir() -> Path:
+    """$SALT_DATA_DIR when set, else ../shared/data/tgs-salt beside the repository."""
+    from_env = os.environ.get(DATA_DIR_ENV, "")
+    return Path(from_env).expanduser() if from_env else DEFAULT_DATA_DIR
+
+
+def check_data_dir(path: str | Path) -> Path:
+    """The folder itself when it holds train/images and train/masks, else a DataError saying where to look."""
+    path = Path(path)
+    if not ((path / "train" / "images").is_dir() and (path / "train" / "masks").is_dir()):
+        raise DataError(
+            f"real TGS data not found: {path} has no train/images and train/masks folders; "
+            f"pass --data-dir or set {DATA_DIR_ENV} to a folder in Kaggle's layout"
+        )
+    return path
+
+
+def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's settings: quick or full defaults, overridden by explicit options; checks the data folder."""
+    data_dir = check_data_dir(args.data_dir if args.data_dir else default_data_dir())
+    return {
+        "quick": bool(args.quick),
+        "epochs": args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else FULL_EPOCHS),
+        "n_images": args.n_images if args.n_images is not None else (QUICK_N_IMAGES if args.quick else FULL_N_IMAGES),
+        "patience": args.patience,
+        "data_dir": str(data_dir.resolve()),
+        "seed": SPLIT_SEED,
+        "val_fraction": VAL_FRACTION,
+        "pipelines": [args.only] if args.only else list(PIPELINES),
+    }
+
+
+def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    """The CPU's model name (from /proc/cpuinfo, "unknown" without it) and os.cpu_count()."""
+    model = "unknown"
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"model": model, "cores": os.cpu_count() or 1}
+
+
+# ----------------------------------------------------------------------------------------------
+# Results
+
+
+def seconds_to_score(history: list[dict[str, float]], target: float) -> float | None:
+    """Training seconds summed up to the first epoch whose validation score reaches target (None: never)."""
+    elapsed = 0.0
+    for row in history:
+        elapsed += row["train_seconds"]
+        if row["score"] >= target:
+            return elapsed
+    return None
+
+
+def median_train_rate(history: list[dict[str, float]], n_train: int) -> float:
+    """Median training images per second over the epochs after the first (the warm-up: tracing, caches)."""
+    rates = [n_train / row["train_seconds"] for row in history]
+    if not rates:
+        raise ValueError("median_train_rate needs at least one epoch of history")
+    return float(statistics.median(rates[1:] or rates))
+
+
+def pipeline_summary(result: dict[str, Any], matmul_gflops: float, original_best: float | None) -> dict[str, Any]:
+    """The six reported numbers of one contender, from what its subprocess measured."""
+    history = result["history"]
+    targets = {target: seconds_to_score(history, float(target)) for target in SCORE_TARGETS}
+    targets[ORIGINAL_BEST] = None if original_best is None else seconds_to_score(history, original_best)
+    achieved_flops = result["train_images_per_s"] * result["train_flops_per_image"]
+    return {
+        "train_images_per_s": result["train_images_per_s"],
+        "infer_images_per_s": result["infer_images_per_s"],
+        "peak_rss_mib": result["peak_rss_mib"],
+        "seconds_to_score": targets,
+        "best_score": max(row["score"] for row in history),
+        "matmul_fraction": achieved_flops / (matmul_gflops * 1e9),
+    }
+
+
+def build_report(results: dict[str, dict[str, Any]], settings: dict[str, Any], started_at: str,
+                 finished_at: str) -> dict[str, Any]:
+    """The JSON report: one summary per pipeline, the machine, the settings used and the timestamps."""
+    digests = {result["val_digest"] for result in results.values()}
+    if len(digests) > 1:
+        raise RuntimeError("the pipelines validated on different images; the split must be the same for all")
+    measured = next(result for result in results.values() if "matmul_gflops" in result)
+    matmul_gflops = measured["matmul_gflops"]
+    original_best = max(row["score"] for row in results["original"]["history"]) if "original" in results else None
+    first = next(iter(results.values()))
+    used = {key: settings[key] for key in ("quick", "epochs", "patience", "data_dir", "seed", "val_fraction")}
+    used.update({
+        "n_images": first["n_train"] + first["n_val"],
+        "n_images_requested": settings["n_images"],
+        "n_train": first["n_train"],
+        "n_val": first["n_val"],
+        "score_threshold": SCORE_THRESHOLD,
+        "train_flops_convention": TRAIN_FLOPS_CONVENTION,
+        "pipelines": {name: {
+            "setup": result["setup"],
+            "parameters": result["parameters"],
+            "train_gflops_per_image": result["train_flops_per_image"] / 1e9,
+            "epochs_run": len(result["history"]),
+        } for name, result in results.items()},
+    })
+    return {
+        "pipelines": {name: pipeline_summary(result, matmul_gflops, original_best) for name, result in results.items()},
+        "matmul_gflops": matmul_gflops,
+        "cpu": cpu_info(),
+        "device": measured["device"],
+        "settings": used,
+        "started_at": started_at,
+        "finished_at": finished_at,
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report as a readable text table (seconds to each score; '-' where it was never reached)."""
+    settings, cpu = report["settings"], report["cpu"]
+    lines = [
+        f"Machine: {cpu['model']} ({cpu['cores']} cores) | device: {report['device']} | "
+        f"dense float32 matmul {report['matmul_gflops']:.1f} GFLOP/s",
+        f"Data: {settings['n_images']} images ({settings['n_train']} train / {settings['n_val']} val), "
+        f"up to {settings['epochs']} epochs, patience {settings['patience']}"
+        + (" [quick]" if settings["quick"] else ""),
+    ]
+    for name, details in settings["pipelines"].items():
+        lines.append(f"  {name}: {details['setup']}; {details['parameters']:,} parameters, "
+                     f"{details['epochs_run']} epochs run")
+    targets = (*SCORE_TARGETS, ORIGINAL_BEST)
+    header = (f"{'pipeline':<10}{'train img/s':>12}{'infer img/s':>12}{'peak MiB':>10}{'matmul %':>10}"
+              f"{'best':>8}" + "".join(f"{('s@' + t) if t != ORIGINAL_BEST else 's@orig':>9}" for t in targets))
+    lines += ["", header, "-" * len(header)]
+    for name, row in report["pipelines"].items():
+        seconds = "".join(f"{_seconds_text(row['seconds_to_score'][t]):>9}" for t in targets)
+        lines.append(f"{name:<10}{row['train_images_per_s']:>12.1f}{row['infer_images_per_s']:>12.1f}"
+                     f"{row['peak_rss_mib']:>10.0f}{100 * row['matmul_fraction']:>9.1f}%"
+                     f"{row['best_score']:>8.4f}{seconds}")
+    lines.append("s@X: training seconds (evaluation excluded) until the validation score first reached X; "
+                 "s@orig: the original's best score")
+    return "\n".join(lines)
+
+
+def _seconds_text(seconds: float | None) -> str:
+    """Seconds for the table: '-' for never, no decimals from 10 s on."""
+    return "-" if seconds is None else f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}"
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write the report to a new bench-<UTC time>.json under out_dir and to latest.json; return the new file."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    path, number = out / f"bench-{stamp}.json", 2
+    while path.exists():
+        path, number = out / f"bench-{stamp}-{number}.json", number + 1
+    text = json.dumps(report, indent=2) + "\n"
+    path.write_text(text)
+    latest_tmp = out / (LATEST_FILE + ".tmp")
+    latest_tmp.write_text(text)
+    os.replace(latest_tmp, out / LATEST_FILE)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# The parent: one subprocess per contender
+
+
+def run_contender(name: str, settings: dict[str, Any], measure_matmul: bool) -> dict[str, Any]:
+    """Train and measure one pipeline in a fresh Python process; its output streams through."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        result_file = Path(scratch) / "result.json"
+        command = [
+            sys.executable, "-m", "benchmarks.train_bench", "--child", name, "--child-out", str(result_file),
+            "--data-dir", settings["data_dir"], "--n-images", str(settings["n_images"]),
+            "--epochs", str(settings["epochs"]), "--patience", str(settings["patience"]),
+        ] + (["--measure-matmul"] if measure_matmul else [])
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+        if completed.returncode != 0 or not result_file.exists():
+            raise RuntimeError(f"the {name} pipeline failed (exit code {completed.returncode}); its output is above")
+        return json.loads(result_file.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the contenders one after the other, print the table and write the JSON report."""
+    args = parse_args(argv)
+    if args.child:
+        return child_main(args)
+    try:
+        settings = resolve_settings(args)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    names = settings["pipelines"]
+    print(f"Benchmarking {', '.join(names)} on {settings['data_dir']} "
+          f"({settings['n_images'] or 'all'} images, up to {settings['epochs']} epochs)", flush=True)
+    results = {}
+    try:
+        for name in names:
+            # The matmul rate is measured in the last contender's process, after its peak memory was read.
+            results[name] = run_contender(name, settings, measure_matmul=name == names[-1])
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    report = build_report(results, settings, started_at, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    print("\n" + format_table(report))
+    path = write_report(report, args.out)
+    print(f"\nWrote {path} and {path.parent / LATEST_FILE}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# The child: one contender (TensorFlow is imported here only, never in the parent)
+
+
+@dataclass
+class _Validation:
+    """What the per-epoch score needs: network-size images, native masks and the way back to 101x101."""
+
+    images: np.ndarray
+    masks_native: np.ndarray
+    sizing: Any
+    batch_size: int
+
+
+def child_main(args: argparse.Namespace) -> int:
+    """Run one contender (the --child subprocess) and write its measurements as JSON to --child-out."""
+    settings = {"data_dir": args.data_dir, "n_images": args.n_images, "epochs": args.epochs,
+                "patience": args.patience}
+    result = _run_original(settings) if args.child == "original" else _run_course(settings)
+    result["peak_rss_mib"] = peak_rss_mib()
+    if args.measure_matmul:
+        result["matmul_gflops"] = measure_matmul_gflops()
+    Path(args.child_out).write_text(json.dumps(result))
+    return 0
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # macOS counts bytes, Linux KiB
+
+
+def measure_matmul_gflops(sizes: tuple[int, ...] | None = None, repeats: int = MATMUL_REPEATS) -> float:
+    """Dense float32 tf.matmul rate in GFLOP/s: the best over sizes of the median of `repeats` products."""
+    import tensorflow as tf
+
+    from helpers.device import gpu_names
+
+    sizes = sizes or (GPU_MATMUL_SIZES if gpu_names() else CPU_MATMUL_SIZES)
+    best = 0.0
+    for size in sizes:
+        a = tf.random.uniform((size, size), dtype=tf.float32, seed=1)
+        b = tf.random.uniform((size, size), dtype=tf.float32, seed=2)
+        tf.matmul(a, b)[0, 0].numpy()  # warm-up: kernel selection, thread pools, GPU libraries
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            tf.matmul(a, b)[0, 0].numpy()  # fetching one element waits for the whole product
+            seconds.append(time.perf_counter() - started)
+        best = max(best, 2 * size**3 / statistics.median(seconds) / 1e9)
+    return best
+
+
+def load_original_arrays(data_dir: Path, n_images: int) -> dict[str, Any]:
+    """The original notebook's data: every image and mask skimage-resized to 128x128x1, one at a time.
+
+    Also returns the sorted ids, each image's salt coverage (for the shared split) and the native
+    masks as booleans (for scoring at 101x101; the original never kept them).
+    """
+    from skimage.transform import resize
+
+    image_dir, mask_dir = data_dir / "train" / "images", data_dir / "train" / "masks"
+    ids = sorted(path.stem for path in image_dir.glob("*.png"))
+    ids = ids[:n_images] if n_images else ids
+    shape = (ORIGINAL_SIZE, ORIGINAL_SIZE, 1)
+    images = np.zeros((len(ids),) + shape, dtype=np.float32)
+    masks = np.zeros((len(ids),) + shape, dtype=np.float32)
+    masks_native = np.zeros((len(ids), 101, 101), dtype=bool)
+    for index, image_id in enumerate(ids):
+        image, mask = read_image(image_dir / f"{image_id}.png"), read_mask(mask_dir / f"{image_id}.png")
+        # As in the original: bilinear, so resized masks hold soft values at salt edges.
+        images[index] = resize(image[..., None], shape, mode="constant", preserve_range=True)
+        masks[index] = resize(mask[..., None], shape, mode="constant", preserve_range=True)
+        masks_native[index] = mask > 0.5
+    coverage = masks_native.reshape(len(ids), -1).mean(axis=1)
+    return {"ids": ids, "images": images, "masks": masks, "masks_native": masks_native, "coverage": coverage}
+
+
+def _run_original(settings: dict[str, Any]) -> dict[str, Any]:
+    """The original pipeline: NumPy arrays into model.fit, one-convolution blocks, Adam and plain BCE."""
+    import keras
+
+    from helpers.model import build_unet
+    from helpers.sizing import Sizing
+
+    keras.utils.set_random_seed(SPLIT_SEED)
+    data = load_original_arrays(Path(settings["data_dir"]), settings["n_images"])
+    train_idx, val_idx = stratified_split(data["coverage"], VAL_FRACTION, SPLIT_SEED)
+    x_train, y_train = data["images"][train_idx], data["masks"][train_idx]
+    x_val, y_val = data["images"][val_idx], data["masks"][val_idx]
+    model = build_unet(input_size=ORIGINAL_SIZE, base_filters=16, depth=4, dropout=0.05, batch_norm=True,
+                       single_conv_blocks=True)
+    # Keras' own defaults otherwise (float32; XLA only where Keras turns it on by itself, i.e. on GPUs).
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=ORIGINAL_LEARNING_RATE),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    validation = _Validation(x_val, data["masks_native"][val_idx], Sizing(mode="resize", size=ORIGINAL_SIZE),
+                             ORIGINAL_BATCH_SIZE)
+    recorder = _make_epoch_recorder(validation, "original", settings["epochs"])
+    callbacks = [recorder, keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **ORIGINAL_REDUCE_LR),
+                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"])]
+    model.fit(x_train, y_train, batch_size=ORIGINAL_BATCH_SIZE, epochs=settings["epochs"],
+              validation_data=(x_val, y_val), callbacks=callbacks, verbose=0)
+    setup = f"float32, Keras defaults, NumPy arrays, batch {ORIGINAL_BATCH_SIZE}, 128x128 resize, no augmentation"
+    return _measurements(model, recorder.history, validation, len(train_idx),
+                         [data["ids"][i] for i in val_idx], setup)
+
+
+def _run_course(settings: dict[str, Any]) -> dict[str, Any]:
+    """The course's default pipeline, built from the library exactly as helpers.training.train builds it."""
+    import keras
+
+    from helpers.device import setup_device
+    from helpers.pipeline import make_dataset
+    from helpers.training import TrainConfig, build_and_compile, prepare_data
+
+    # The defaults, with the shared split's seed and fraction spelled out so the split cannot drift.
+    config = TrainConfig(data_dir=settings["data_dir"], n_images=settings["n_images"], epochs=settings["epochs"],
+                         early_stopping_patience=settings["patience"], seed=SPLIT_SEED, val_fraction=VAL_FRACTION,
+                         progress=False)
+    config.validate()
+    keras.utils.set_random_seed(config.seed)
+    setup = setup_device(config.mixed_precision, config.jit_compile, config.distribute)
+    data = prepare_data(config, progress=False)
+    global_batch = config.batch_size * setup.replicas
+    train_ds = make_dataset(data["x_train"], data["y_train"], global_batch, training=True, seed=config.seed,
+                            augment=config.augment)
+    val_ds = make_dataset(data["x_val"], data["y_val"], global_batch, training=False)
+    model = build_and_compile(config, setup)
+    validation = _Validation(data["x_val"], data["val_masks_native"], data["sizing"], config.batch_size)
+    recorder = _make_epoch_recorder(validation, "course", config.epochs)
+    callbacks = [recorder,
+                 keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor,
+                                                   patience=config.reduce_lr_patience, min_lr=config.min_lr),
+                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)]
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0)
+    described = (f"{setup.summary()}, tf.data, batch {global_batch}, {config.img_size}x{config.img_size} "
+                 f"{config.sizing}, augment {config.augment}")
+    return _measurements(model, recorder.history, validation, len(data["train_idx"]),
+                         [data["dataset"].ids[i] for i in data["val_idx"]], described)
+
+
+def _measurements(model: Any, history: list[dict[str, float]], validation: _Validation, n_train: int,
+                  val_ids: list[str], setup: str) -> dict[str, Any]:
+    """What the parent needs from one contender (peak memory is added last, by child_main)."""
+    from helpers.device import gpu_names
+    from helpers.model import conv_flops_per_image
+
+    gpus = gpu_names()
+    return {
+        "history": history,
+        "n_train": int(n_train),
+        "n_val": len(val_ids),
+        "val_digest": hashlib.sha256("\n".join(val_ids).encode()).hexdigest(),
+        "train_images_per_s": median_train_rate(history, n_train),
+        "infer_images_per_s": _inference_rate(model, validation),
+        "train_flops_per_image": TRAIN_FLOPS_FACTOR * conv_flops_per_image(model),
+        "parameters": int(model.count_params()),
+        "setup": setup,
+        "device": gpus[0] if gpus else "cpu",
+    }
+
+
+def _inference_rate(model: Any, validation: _Validation) -> float:
+    """Median over INFERENCE_REPEATS of validation images per second through model.predict."""
+    seconds = []
+    for _ in range(INFERENCE_REPEATS):
+        started = time.perf_counter()
+        model.predict(validation.images, batch_size=validation.batch_size, verbose=0)
+        seconds.append(time.perf_counter() - started)
+    return len(validation.images) / statistics.median(seconds)
+
+
+def _make_epoch_recorder(validation: _Validation, label: str, epochs: int) -> Any:
+    """A Keras callback that times each epoch's training and then scores the validation set at 101x101."""
+    import keras
+
+    from helpers.metrics import competition_score
+
+    class EpochRecorder(keras.callbacks.Callback):
+        """Training seconds end where Keras starts the validation pass; scoring is timed apart."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.history: list[dict[str, float]] = []
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._train_seconds: float | None = None
+            self._started = time.perf_counter()
+
+        def on_test_begin(self, logs: dict | None = None) -> None:
+            if self._train_seconds is None:
+                self._train_seconds = self._training_done()
+
+        def _training_done(self) -> float:
+            # Reading a variable waits for the queued steps (a GPU runs them asynchronously).
+            keras.ops.convert_to_numpy(self.model.optimizer.iterations)
+            return time.perf_counter() - self._started
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            train_seconds = self._train_seconds if self._train_seconds is not None else self._training_done()
+            started = time.perf_counter()
+            probabilities = self.model.predict(validation.images, batch_size=validation.batch_size, verbose=0)
+            native = validation.sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
+            score = competition_score(validation.masks_native, native, threshold=SCORE_THRESHOLD)
+            row = {"epoch": epoch + 1, "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - started,
+                   "score": score, "loss": float(logs.get("loss", np.nan)),
+                   "val_loss": float(logs.get("val_loss", np.nan))}
+            self.history.append(row)
+            print(f"[{label}] epoch {row['epoch']:3d}/{epochs}  loss {row['loss']:.4f}  "
+                  f"val_loss {row['val_loss']:.4f}  score {score:.4f}  train {train_seconds:.1f}s  "
+                  f"eval {row['eval_seconds']:.1f}s", flush=True)
+
+    return EpochRecorder()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,405 @@
+"""Run the whole course: execute every notebook in order with papermill and report how each went.
+
+    python -m helpers.course                              # the whole course, built-in data, laptop-sized
+    python -m helpers.course -p EPOCHS 2 -p N_IMAGES 96   # smaller still
+    python -m helpers.course --data-dir /data/tgs-salt --only 04,05,06
+
+Each ``-p NAME VALUE`` goes only to the notebooks whose parameters cell declares NAME; values are
+read like papermill's command line does (``3`` is an int, ``0.5`` a float, ``True`` a bool, the rest
+text). Paths given on the command line are taken relative to the folder you run from. Executed
+copies land in ``OUTPUT_DIR/notebooks``, figures in ``OUTPUT_DIR/figures``, the numbers each notebook
+records in ``OUTPUT_DIR/results``, and the training run that notebooks 04, 05 and 06 share in
+``OUTPUT_DIR/runs/<timestamp>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+KERNEL_NAME = "python3"
+
+# What `python -m helpers.course` uses when nothing else is given: sized so that the whole course
+# finishes on a laptop CPU in under an hour. The notebooks' own defaults make the full runs.
+COURSE_DEFAULTS: dict[str, Any] = {
+    "EPOCHS": 10,
+    "N_IMAGES": 1000,
+    "IMG_SIZE": 112,
+    "BATCH_SIZE": 32,
+}
+# Notebooks that train several models get smaller course defaults (still overridden by -p).
+COURSE_DEFAULTS_BY_NOTEBOOK: dict[str, dict[str, Any]] = {
+    "07": {"EPOCHS": 4, "N_IMAGES": 400, "IMG_SIZE": 112},
+}
+# Parameters that name files or folders: made absolute, because the notebooks run in notebooks/.
+PATH_PARAMETERS = ("DATA_DIR", "RUN_DIR", "RUN_ROOT", "TEST_DIR", "SUBMISSION_CSV", "FIGURE_DIR", "RESULTS_JSON")
+TRAINING_NOTEBOOK_PREFIX = "04"
+
+
+@dataclass
+class NotebookResult:
+    """How one notebook's execution went."""
+
+    notebook: Path
+    output: Path
+    seconds: float
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when every cell ran without an error."""
+        return not self.error
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as papermill's CLI reads it: True/False/None, int, float, else the text."""
+    constants = {"True": True, "False": False, "None": None}
+    if text in constants:
+        return constants[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the runner's command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="set a notebook parameter, e.g. -p EPOCHS 2 (repeatable)")
+    parser.add_argument("--data-dir", default=None, help="a folder in Kaggle's layout (same as -p DATA_DIR DIR)")
+    parser.add_argument("--only", default="", help="comma-separated notebook numbers to run, e.g. 01,04")
+    parser.add_argument("--output-dir", default="build", help="where executed notebooks, figures and runs go")
+    parser.add_argument("--notebook-dir", default=str(NOTEBOOK_DIR), help=argparse.SUPPRESS)
+    parser.add_argument("--log-output", action="store_true", help="stream every cell's output while it runs")
+    args = parser.parse_args(argv)
+    for name, _ in args.parameter:
+        if not name.isidentifier() or not name.isupper():
+            parser.error(f"parameter names are ALL_CAPS identifiers such as EPOCHS; got {name!r}")
+    return args
+
+
+def command_line_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The -p values (typed) and --data-dir as one dict; later -p values win."""
+    parameters = {name: parse_value(value) for name, value in args.parameter}
+    if args.data_dir is not None:
+        parameters["DATA_DIR"] = args.data_dir
+    return parameters
+
+
+# ----------------------------------------------------------------------------- notebooks and parameters
+
+
+def discover_notebooks(folder: str | Path) -> list[Path]:
+    """The course's notebooks (NN_name.ipynb) in a folder, in course order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if p.is_file())
+
+
+def select_notebooks(notebooks: Sequence[Path], only: str) -> list[Path]:
+    """The notebooks whose number is listed in only ("01,04"); all of them when only is empty."""
+    wanted = [part.strip() for part in only.split(",") if part.strip()]
+    if not wanted:
+        return list(notebooks)
+    numbers = {notebook.name[:2]: notebook for notebook in notebooks}
+    unknown = [number for number in wanted if number.zfill(2) not in numbers]
+    if unknown:
+        raise ValueError(f"--only names notebooks {unknown} that do not exist; available: {sorted(numbers)}")
+    return [notebook for notebook in notebooks if notebook.name[:2] in {n.zfill(2) for n in wanted}]
+
+
+def declared_parameters(notebook: str | Path) -> set[str]:
+    """The names assigned in a notebook's cell tagged `parameters` (empty when it has none)."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def parameters_for(notebook: str | Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Only the parameters that this notebook declares."""
+    declared = declared_parameters(notebook)
+    return {name: value for name, value in parameters.items() if name in declared}
+
+
+def absolute_paths(parameters: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Path parameters made absolute against base ("" stays "": it means the notebook's default)."""
+    resolved = dict(parameters)
+    for name in PATH_PARAMETERS:
+        value = resolved.get(name)
+        if isinstance(value, str) and value:
+            resolved[name] = str((base / Path(value).expanduser()).resolve())
+    return resolved
+
+
+def shared_run_dir(notebooks: Sequence[Path], output_dir: Path) -> str:
+    """A new run folder when the training notebook runs, else the latest run under output_dir/runs, else ""."""
+    from helpers.training import find_latest_run, new_run_dir
+
+    runs = output_dir / "runs"
+    if any(notebook.name.startswith(TRAINING_NOTEBOOK_PREFIX) for notebook in notebooks):
+        return str(new_run_dir(runs))
+    try:
+        return str(find_latest_run(runs))
+    except FileNotFoundError:
+        return ""  # the notebooks then look under ../runs themselves
+
+
+def course_parameters(notebooks: Sequence[Path], given: dict[str, Any], output_dir: Path,
+                      base: Path) -> dict[str, Any]:
+    """COURSE_DEFAULTS, overridden by the command line, plus the shared figure folder and run folders."""
+    parameters = {**COURSE_DEFAULTS, "FIGURE_DIR": str(output_dir / "figures"),
+                  "RUN_ROOT": str(output_dir / "runs" / "going_further"), **absolute_paths(given, base)}
+    if "RUN_DIR" not in given:
+        parameters["RUN_DIR"] = shared_run_dir(notebooks, output_dir)
+    return parameters
+
+
+def notebook_parameters(notebook: Path, parameters: dict[str, Any], output_dir: Path,
+                        given: Sequence[str] = ()) -> dict[str, Any]:
+    """The parameters one notebook declares: its course defaults unless given, its own RESULTS_JSON."""
+    own_defaults = {name: value for name, value in COURSE_DEFAULTS_BY_NOTEBOOK.get(notebook.name[:2], {}).items()
+                    if name not in given}
+    own = {**parameters, **own_defaults, "RESULTS_JSON": str(output_dir / "results" / f"{notebook.stem}.json")}
+    return parameters_for(notebook, own)
+
+
+# ----------------------------------------------------------------------------- checks the notebooks run first
+
+
+def _is_int(value: Any) -> bool:
+    """True for an int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _choice(*allowed: str) -> tuple[Any, str]:
+    """A rule accepting one of the allowed strings."""
+    return (lambda value: value in allowed), f"must be one of {', '.join(map(repr, allowed))}"
+
+
+def _folder_rule(value: Any) -> bool:
+    """"" (the default) or an existing folder."""
+    return isinstance(value, (str, Path)) and (str(value) == "" or Path(value).expanduser().is_dir())
+
+
+PARAMETER_RULES: dict[str, tuple[Any, str]] = {
+    "EPOCHS": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 2 for a smoke run"),
+    "BATCH_SIZE": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 32"),
+    "N_IMAGES": (lambda v: _is_int(v) and v >= 0, "must be an integer >= 0 (0 means all images)"),
+    "N_SHOW": (lambda v: _is_int(v) and v > 0, "must be a positive integer"),
+    "SEED": (lambda v: _is_int(v) and v >= 0, "must be an integer >= 0"),
+    "BASE_FILTERS": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 16"),
+    "DEPTH": (lambda v: _is_int(v) and 1 <= v <= 6, "must be an integer from 1 to 6"),
+    "IMG_SIZE": (lambda v: _is_int(v) and v > 0 and v % 16 == 0,
+                 "must be a positive multiple of 16 (the U-Net halves it four times), e.g. 112 or 128"),
+    "LEARNING_RATE": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+                      "must be a positive number, e.g. 0.001"),
+    "LOSS": _choice("bce", "dice", "bce_dice", "lovasz"),
+    "SIZING": _choice("pad", "resize"),
+    "MIXED_PRECISION": _choice("auto", "on", "off"),
+    "DISTRIBUTE": _choice("none", "mirrored", "multiworker"),
+    "AUGMENT": (lambda v: isinstance(v, bool), "must be True or False"),
+    "TTA": (lambda v: isinstance(v, bool), "must be True or False"),
+    "DATA_DIR": (_folder_rule, "must be \"\" (SALT_DATA_DIR, else the built-in set) or an existing folder "
+                 "in Kaggle's layout"),
+    "TEST_DIR": (_folder_rule, "must be \"\" (DATA_DIR's test/images) or an existing folder of PNG images"),
+}
+
+
+def check_parameters(**values: Any) -> None:
+    """Raise ValueError naming the first parameter whose value cannot work, and what to set instead."""
+    for name, value in values.items():
+        if name not in PARAMETER_RULES:
+            raise ValueError(f"check_parameters has no rule for {name}; known: {', '.join(sorted(PARAMETER_RULES))}")
+        accepts, rule = PARAMETER_RULES[name]
+        if not accepts(value):
+            raise ValueError(f"{name} {rule}; got {value!r}. Change it in the parameters cell (or with -p {name} ...)")
+    if values.get("SIZING") == "pad" and _is_int(values.get("IMG_SIZE")) and values["IMG_SIZE"] < 101:
+        raise ValueError(f"IMG_SIZE must be at least 101 to pad the 101x101 sections (use 112 or 128), or set "
+                         f"SIZING = \"resize\"; got {values['IMG_SIZE']}")
+    depth, size = values.get("DEPTH"), values.get("IMG_SIZE")
+    if _is_int(depth) and _is_int(size) and size % 2**depth:
+        raise ValueError(f"IMG_SIZE must be a multiple of 2**DEPTH = {2**depth}; got IMG_SIZE={size}, DEPTH={depth}")
+
+
+def require_run_dir(run_dir: str | Path, run_root: str | Path = "../runs") -> Path:
+    """The run folder to read: RUN_DIR itself (it must hold a trained model), or the latest under run_root."""
+    from helpers.training import BEST_MODEL_FILE, CONFIG_FILE, find_latest_run
+
+    if str(run_dir) == "":
+        return find_latest_run(run_root)
+    path = Path(run_dir).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"RUN_DIR {path} does not exist: set RUN_DIR to a run folder written by notebook 04, "
+                                f"or to \"\" for the latest run under {run_root}")
+    missing = [name for name in (CONFIG_FILE, BEST_MODEL_FILE) if not (path / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"RUN_DIR {path} has no {' and no '.join(missing)}: train it first (notebook 04 "
+                                "with this RUN_DIR) or choose a finished run folder")
+    return path
+
+
+def training_run_status(run_dir: str | Path) -> str:
+    """What training with this RUN_DIR will do ("new run" or "resume after epoch k"); raises if it cannot."""
+    from helpers.training import CONFIG_FILE, METRICS_FILE, read_run_state
+
+    if str(run_dir) == "":
+        return "new run"
+    path = Path(run_dir).expanduser()
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return "new run"
+    if not path.is_dir():
+        raise NotADirectoryError(f"RUN_DIR {path} is a file; choose a folder")
+    if (path / METRICS_FILE).exists():
+        raise FileExistsError(f"RUN_DIR {path} holds a finished run (runs are never overwritten); set RUN_DIR = \"\" "
+                              "for a new run folder, or name a new one")
+    if not (path / CONFIG_FILE).exists():
+        raise FileExistsError(f"RUN_DIR {path} is not empty and is not a run folder; choose a new RUN_DIR")
+    state = read_run_state(path)
+    return f"resume after epoch {state['completed_epochs']}" if state else "new run (its first epoch never finished)"
+
+
+def submission_path(submission_csv: str | Path, run_dir: Path) -> Path:
+    """Where to write the submission: SUBMISSION_CSV (which must not exist), else a free name in the run folder."""
+    from helpers.predict import available_path
+
+    if str(submission_csv) == "":
+        return available_path(Path(run_dir) / "submission.csv")
+    path = Path(submission_csv).expanduser()
+    if path.exists():
+        raise FileExistsError(f"SUBMISSION_CSV {path} exists and submissions are never overwritten: choose a new name, "
+                              "or \"\" for a free name in the run folder")
+    return path
+
+
+def write_results(path: str | Path, results: dict[str, Any]) -> Path:
+    """Write a notebook's key figures as JSON (NumPy numbers and paths converted) and return the path."""
+    import json
+
+    import numpy as np
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, (np.integer, np.floating, np.bool_)):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, Path):
+            return str(value)
+        raise TypeError(f"results value of type {type(value).__name__} cannot be written as JSON")
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True, default=convert))
+    return path
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+def describe_failure(notebook: Path, error: BaseException) -> str:
+    """Which notebook and cell failed, with the error (papermill's execution errors name the cell)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(error, PapermillExecutionError):
+        source = (error.source or "").strip().splitlines()
+        first_line = source[0] if source else ""
+        return (f"{notebook.name} failed in cell {error.cell_index} (execution count {error.exec_count}, "
+                f"starting {first_line!r}): {error.ename}: {error.evalue}")
+    return f"{notebook.name} could not be run: {type(error).__name__}: {error}"
+
+
+def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], log_output: bool = False) -> NotebookResult:
+    """Execute one notebook with papermill (cwd: its folder) into output; errors are caught and described."""
+    import papermill
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernel inherits it: fewer TensorFlow log lines
+    output.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    error = ""
+    try:
+        papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=KERNEL_NAME,
+                                   cwd=str(notebook.parent), progress_bar=False, log_output=log_output)
+    except Exception as exc:  # noqa: BLE001  (any failure is reported, never swallowed silently)
+        error = describe_failure(notebook, exc)
+    return NotebookResult(notebook=notebook, output=output, seconds=time.perf_counter() - started, error=error)
+
+
+def run_course(notebooks: Sequence[Path], parameters: dict[str, Any], output_dir: Path, log_output: bool = False,
+               stream: Any = None, given: Sequence[str] = ()) -> list[NotebookResult]:
+    """Run notebooks in order, one progress line each; stops at the first failure (later ones depend on it).
+
+    given names the parameters set on the command line: they override a notebook's own course defaults.
+    """
+    stream = sys.stdout if stream is None else stream
+    results = []
+    for number, notebook in enumerate(notebooks, start=1):
+        print(f"[{number}/{len(notebooks)}] {notebook.name:<30}", end=" ", file=stream, flush=True)
+        own = notebook_parameters(notebook, parameters, output_dir, given)
+        result = run_notebook(notebook, output_dir / "notebooks" / notebook.name, own, log_output)
+        print(f"{result.seconds:7.1f} s  {'ok' if result.ok else 'FAILED'}", file=stream, flush=True)
+        results.append(result)
+        if not result.ok:
+            print(f"\n{result.error}\nThe executed copy, with the error in place: {result.output}", file=stream)
+            break
+    return results
+
+
+def prepare_builtin_data(data_dir: str | None, stream: Any = None) -> Path:
+    """Resolve (and on first use generate) the data folder, and say where it is."""
+    stream = sys.stdout if stream is None else stream
+    from helpers.data import resolve_data_dir
+
+    path = resolve_data_dir(data_dir or "")
+    print(f"No notebooks found; the data set is ready at {path}", file=stream)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code (0 when every notebook ran)."""
+    args = parse_args(argv)
+    base = Path.cwd()
+    output_dir = (base / args.output_dir).resolve()
+    notebooks = discover_notebooks(args.notebook_dir)
+    given = command_line_parameters(args)
+    if not notebooks:
+        prepare_builtin_data(absolute_paths(given, base).get("DATA_DIR"))
+        return 0
+    try:
+        chosen = select_notebooks(notebooks, args.only)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    parameters = course_parameters(chosen, given, output_dir, base)
+    if any("DATA_DIR" in declared_parameters(notebook) for notebook in chosen):
+        # Resolved here, in the terminal, so that generating the built-in set on first use shows its progress.
+        from helpers.data import resolve_data_dir
+
+        print(f"Data: {resolve_data_dir(parameters.get('DATA_DIR', ''))}", flush=True)
+    shown = ", ".join(f"{name}={value!r}" for name, value in sorted(parameters.items()))
+    print(f"Running {len(chosen)} notebooks with {shown}\nOutputs under {output_dir}", flush=True)
+    started = time.perf_counter()
+    results = run_course(chosen, parameters, output_dir, args.log_output, given=list(given))
+    failed = [result for result in results if not result.ok]
+    status = "failed" if failed else "finished"
+    print(f"Course {status}: {len(results) - len(failed)}/{len(chosen)} notebooks ok in "
+          f"{time.perf_counter() - started:.0f} s; executed copies in {output_dir / 'notebooks'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Every notebook runs end to end with small parameters, on the built-in data and on the real files.
+
+Notebooks 04, 05 and 06 share one run folder, in that order, like the course runner does. Each notebook
+records its key figures in RESULTS_JSON; the assertions read them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers.course import NOTEBOOK_DIR, notebook_parameters, run_notebook
+
+pytestmark = pytest.mark.slow
+
+# A two-level U-Net with 4 base filters on 32 x 32 resized inputs: seconds per epoch on a CPU.
+TINY_MODEL = {"IMG_SIZE": 32, "SIZING": "resize", "BASE_FILTERS": 4, "DEPTH": 2}
+TINY_TRAINING = {"EPOCHS": 2, "BATCH_SIZE": 16, "N_IMAGES": 96, **TINY_MODEL}
+FEW_SHOWN = {"N_SHOW": 2}
+
+
+def execute(name: str, parameters: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Run notebooks/<name> with the parameters it declares; return the results it recorded."""
+    notebook = NOTEBOOK_DIR / name
+    if not notebook.exists():
+        pytest.skip(f"{name} is not written yet")
+    own = notebook_parameters(notebook, {"FIGURE_DIR": str(out_dir / "figures"), **parameters}, out_dir,
+                              given=list(parameters))
+    result = run_notebook(notebook, out_dir / "notebooks" / name, own)
+    assert result.ok, f"{result.error}\n(executed copy: {result.output})"
+    return json.loads((out_dir / "results" / f"{notebook.stem}.json").read_text())
+
+
+def run_training_chain(data_dir: Path, out_dir: Path, n_test: int) -> dict[str, dict[str, Any]]:
+    """Notebooks 04 -> 05 -> 06 on one run folder; their recorded results by notebook number."""
+    run_dir = out_dir / "run"
+    shared = {"DATA_DIR": str(data_dir), "RUN_DIR": str(run_dir)}
+    return {
+        "04": execute("04_training.ipynb", {**shared, **TINY_TRAINING}, out_dir),
+        "05": execute("05_evaluation.ipynb", {**shared, **FEW_SHOWN}, out_dir),
+        "06": execute("06_inference.ipynb", {**shared, **FEW_SHOWN, "N_IMAGES": n_test}, out_dir),
+    }
+
+
+@pytest.fixture(scope="module")
+def synthetic_chain(synthetic_data_dir, tmp_path_factory) -> dict[str, dict[str, Any]]:
+    return run_training_chain(synthetic_data_dir, tmp_path_factory.mktemp("chain-synthetic"), n_test=16)
+
+
+@pytest.fixture(scope="module")
+def real_chain(real_data_dir, tmp_path_factory) -> dict[str, dict[str, Any]]:
+    return run_training_chain(real_data_dir, tmp_path_factory.mktemp("chain-real"), n_test=16)
+
+
+def check_data_exploration(results: dict[str, Any], n_images: int) -> None:
+    """What notebook 02 must have found on any data set."""
+    assert results["n_images"] == n_images
+    assert 0.0 <= results["share_empty"] <= 1.0
+    assert results["all_empty_score"] == pytest.approx(results["share_empty"])
+    assert results["n_train"] + results["n_val"] == n_images and results["n_val"] > 0
+    assert results["rle_tiny"] == "4 2 7 1" and results["rle_round_trip_ok"]
+
+
+def check_training_chain(chain: dict[str, dict[str, Any]], n_test: int) -> None:
+    """Loss finite and falling, scores in [0, 1], same split in 04 and 05, a complete decodable submission."""
+    training, evaluation, inference = chain["04"], chain["05"], chain["06"]
+    assert training["epochs_run"] == 2 and all(math.isfinite(x) for x in training["losses"] + training["val_losses"])
+    assert training["losses"][-1] < training["losses"][0]
+    for key in ("val_score", "val_score_tta"):
+        assert 0.0 <= training[key] <= 1.0
+    assert (evaluation["n_train"], evaluation["n_val"]) == (training["n_train"], training["n_val"])
+    assert evaluation["val_score"] == pytest.approx(training["val_score"], abs=0.02)
+    for key in ("val_score", "val_score_tta", "val_score_threshold", "train_score"):
+        assert 0.0 <= evaluation[key] <= 1.0, key
+    assert evaluation["val_score_threshold"] >= evaluation["val_score_tta"] - 1e-9
+    assert 0.0 < evaluation["threshold"] < 1.0
+    assert math.isfinite(evaluation["train_loss"]) and math.isfinite(evaluation["val_loss"])
+    assert inference["n_images"] == inference["n_rows"] == n_test
+    assert inference["ids_complete"] and inference["masks_match"]
+    assert inference["threshold"] == pytest.approx(training["threshold"])
+    from helpers.predict import read_submission
+
+    assert len(read_submission(inference["submission_csv"])) == n_test
+
+
+def test_data_exploration_on_builtin_data(synthetic_data_dir, tmp_path):
+    results = execute("02_data_exploration.ipynb", {"DATA_DIR": str(synthetic_data_dir), "N_IMAGES": 96, **FEW_SHOWN}, tmp_path)
+    check_data_exploration(results, 96)
+    assert results["is_builtin"]
+
+
+def test_data_exploration_on_real_data(real_data_dir, tmp_path):
+    results = execute("02_data_exploration.ipynb", {"DATA_DIR": str(real_data_dir), "N_IMAGES": 96, **FEW_SHOWN}, tmp_path)
+    check_data_exploration(results, 96)
+    assert not results["is_builtin"] and len(results["compared_with"]) == 2  # compared with generated sections
+
+
+def test_unet_model_notebook_counts_what_keras_counts(tmp_path):
+    from helpers.model import build_unet, count_parameters, receptive_field
+
+    results = execute("03_unet_model.ipynb", {"IMG_SIZE": 32, "BASE_FILTERS": 4, "DEPTH": 2}, tmp_path)
+    assert results["parameters"] == count_parameters(build_unet(32, base_filters=4, depth=2))
+    assert results["parameters_single_conv"] < results["parameters"]
+    assert results["receptive_field"] == results["receptive_field_measured"] == receptive_field(2)
+    assert results["bottleneck_shape"] == [8, 8, 16]
+
+
+def test_training_evaluation_inference_on_builtin_data(synthetic_chain):
+    check_training_chain(synthetic_chain, n_test=16)
+
+
+def test_training_evaluation_inference_on_real_data(real_chain):
+    check_training_chain(real_chain, n_test=16)
+
+
+def test_a_bad_parameter_fails_in_the_first_cell_after_the_parameters(tmp_path):
+    notebook = NOTEBOOK_DIR / "04_training.ipynb"
+    if not notebook.exists():
+        pytest.skip("04_training.ipynb is not written yet")
+    own = notebook_parameters(notebook, {"IMG_SIZE": 100, "RUN_DIR": str(tmp_path / "run")}, tmp_path)
+    result = run_notebook(notebook, tmp_path / "04.ipynb", own)
+    assert not result.ok
+    assert "IMG_SIZE must be a positive multiple of 16" in result.error
+    assert "starting 'check_parameters(" in result.error
+    assert not (tmp_path / "run").exists()
+
+
+def test_going_further_measures_every_variant(synthetic_data_dir, tmp_path):
+    parameters = {"DATA_DIR": str(synthetic_data_dir), "RUN_ROOT": str(tmp_path / "runs"), "EXPERIMENTS": "seed,slip",
+                  **TINY_TRAINING, "EPOCHS": 1, "N_IMAGES": 64}
+    results = execute("07_going_further.ipynb", parameters, tmp_path)
+    runs = results["runs"]
+    assert set(runs) == {"baseline", "seed 1", "one conv per block (the slip)"}
+    assert runs["one conv per block (the slip)"]["parameters"] < runs["baseline"]["parameters"]
+    for metrics in runs.values():
+        assert 0.0 <= metrics["val_score_tta"] <= 1.0 and Path(metrics["run_dir"]).is_dir()
+    assert 0.0 <= results["noise"] <= 1.0
