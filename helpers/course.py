@@ -348,10 +348,12 @@ def run_course(notebooks: Sequence[Path], parameters: dict[str, Any], output_dir
     stream = sys.stdout if stream is None else stream
     results = []
     for number, notebook in enumerate(notebooks, start=1):
-        print(f"[{number}/{len(notebooks)}] {notebook.name:<30}", end=" ", file=stream, flush=True)
+        # Whole lines: the kernel may write warnings to the same terminal while it runs.
+        label = f"[{number}/{len(notebooks)}] {notebook.name:<30}"
+        print(f"{label} running ...", file=stream, flush=True)
         own = notebook_parameters(notebook, parameters, output_dir, given)
         result = run_notebook(notebook, output_dir / "notebooks" / notebook.name, own, log_output)
-        print(f"{result.seconds:7.1f} s  {'ok' if result.ok else 'FAILED'}", file=stream, flush=True)
+        print(f"{label} {result.seconds:7.1f} s  {'ok' if result.ok else 'FAILED'}", file=stream, flush=True)
         results.append(result)
         if not result.ok:
             print(f"\n{result.error}\nThe executed copy, with the error in place: {result.output}", file=stream)
@@ -391,7 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"Data: {resolve_data_dir(parameters.get('DATA_DIR', ''))}", flush=True)
     shown = ", ".join(f"{name}={value!r}" for name, value in sorted(parameters.items()))
-    print(f"Running {len(chosen)} notebooks with {shown}\nOutputs under {output_dir}", flush=True)
+    plural = "s" if len(chosen) != 1 else ""
+    print(f"Running {len(chosen)} notebook{plural} with {shown}\nOutputs under {output_dir}", flush=True)
     started = time.perf_counter()
     results = run_course(chosen, parameters, output_dir, args.log_output, given=list(given))
     failed = [result for result in results if not result.ok]

@@ -313,7 +313,7 @@ def plot_unet_diagram(shapes: Sequence[tuple[str, tuple[int, ...]]]) -> Figure:
     """A U-shaped drawing of the conv blocks from model.level_shapes, with pooling, up-sampling and skips."""
     blocks = _unet_blocks(shapes)
     rows = max(row for _, row, _ in blocks) + 1
-    fig = Figure(figsize=(12, 1.2 * rows + 1.5), layout="constrained")
+    fig = Figure(figsize=(12, 1.3 * rows + 0.8), layout="constrained")
     ax = fig.subplots()
     positions = {}
     columns = len(blocks)
@@ -338,7 +338,7 @@ def plot_unet_diagram(shapes: Sequence[tuple[str, tuple[int, ...]]]) -> Figure:
             partner_x, partner_y, partner_half_width = positions[partner]
             _arrow(ax, (x + half_width, y), (partner_x - partner_half_width, partner_y), "grey", "-|>", dashed=True)
     ax.set_xlim(-0.8, columns - 0.2)
-    ax.set_ylim(-rows - 0.2, 0.7)
+    ax.set_ylim(-(rows - 1) - 0.9, 0.7)
     ax.set_axis_off()
     ax.set_title("U-Net: blocks labelled height x width x channels; red = 2x2 max-pool, "
                  "green = 2x transposed conv, dashed = skip connection (concatenate)", fontsize=9)

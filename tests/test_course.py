@@ -144,7 +144,7 @@ def test_main_runs_a_tiny_notebook_passing_only_its_parameters(tmp_path, monkeyp
                         "--output-dir", "out"])
     output = capsys.readouterr().out
     assert code == 0, output
-    assert "[1/1] 01_tiny.ipynb" in output and "ok" in output
+    assert "[1/1] 01_tiny.ipynb" in output and output.rstrip().splitlines()[-2].endswith("s  ok")
     recorded = json.loads((tmp_path / "out" / "results" / "01_tiny.json").read_text())
     assert recorded == {"epochs": 2, "cwd": str(notebooks)}
     executed = nbformat.read(tmp_path / "out" / "notebooks" / "01_tiny.ipynb", as_version=4)
