@@ -159,9 +159,7 @@ def keras_conv2d(x: np.ndarray, kernel: np.ndarray, stride: Pair = 1, padding: s
     batch, kernel4 = _as_batch(x, kernel, "keras_conv2d", channel_axis=2)
     conv2d(np.zeros((1, *batch.shape[1:])), kernel4, stride, padding)  # same checks, same messages
     layer = keras.layers.Conv2D(kernel4.shape[3], kernel4.shape[:2], strides=stride, padding=padding, use_bias=False)
-    layer.build((None, *batch.shape[1:]))
-    layer.set_weights([kernel4.astype(np.float32)])
-    out = keras.ops.convert_to_numpy(layer(batch.astype(np.float32)))
+    out = keras.ops.convert_to_numpy(_with_kernel(layer, batch.shape, kernel4)(batch.astype(np.float32)))
     return _restore_axes(out, np.ndim(x))
 
 
@@ -185,9 +183,7 @@ def keras_conv_transpose2d(
         output_padding=output_padding,
         use_bias=False,
     )
-    layer.build((None, *batch.shape[1:]))
-    layer.set_weights([kernel4.astype(np.float32)])
-    out = keras.ops.convert_to_numpy(layer(batch.astype(np.float32)))
+    out = keras.ops.convert_to_numpy(_with_kernel(layer, batch.shape, kernel4)(batch.astype(np.float32)))
     return _restore_axes(out, np.ndim(x))
 
 
@@ -207,12 +203,18 @@ def keras_conv2d_input_gradient(
     # Conv2DTranspose's kernel (kh, kw, out, in) is, unchanged, a Conv2D kernel (kh, kw, in', out')
     # going back from the upsampled tensor to x.
     layer = keras.layers.Conv2D(kernel4.shape[3], kernel4.shape[:2], strides=stride, padding=padding, use_bias=False)
-    layer.build((None, *out_shape[1:]))
-    layer.set_weights([kernel4.astype(np.float32)])
+    _with_kernel(layer, out_shape, kernel4)
     z = tf.Variable(tf.zeros((batch.shape[0], *out_shape[1:])))
     with tf.GradientTape() as tape:
         total = tf.reduce_sum(layer(z) * batch.astype(np.float32))
     return _restore_axes(tape.gradient(total, z).numpy(), np.ndim(x))
+
+
+def _with_kernel(layer, input_shape: tuple[int, ...], kernel4: np.ndarray):
+    """Build a bias-free Keras conv layer for inputs shaped like input_shape and give it kernel4."""
+    layer.build((None, *input_shape[1:]))
+    layer.set_weights([kernel4.astype(np.float32)])
+    return layer
 
 
 def _check_sizes(**sizes: int) -> None:
