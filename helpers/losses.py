@@ -1,7 +1,10 @@
-"""Segmentation losses for a sigmoid U-Net: `(y_true, y_pred) -> scalar`, y_pred are probabilities.
+"""Segmentation losses for a sigmoid U-Net: `(y_true, y_pred) -> (N,)`, one loss per image.
 
-Every loss works per image on masks of shape (N, H, W) or (N, H, W, 1) and is registered with
-Keras, so a model compiled with one can be saved and reloaded without `custom_objects`.
+y_pred are probabilities; masks come as (N, H, W) or (N, H, W, 1). Returning per-image values
+(not a batch mean) lets Keras do the averaging: `model.fit` takes their mean, and under a
+`tf.distribute` strategy it divides by the global batch, so every replica count gives the same
+loss and gradients. Average them yourself (`tf.reduce_mean`) when calling a loss by hand. Every
+loss is registered with Keras, so a model compiled with one reloads without `custom_objects`.
 """
 
 from __future__ import annotations
@@ -28,24 +31,24 @@ def _flatten_per_image(y_true: tf.Tensor, y_pred: tf.Tensor) -> tuple[tf.Tensor,
 
 @keras.saving.register_keras_serializable(package="helpers")
 def bce(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """Binary cross-entropy averaged over all pixels (the original tutorial's loss)."""
+    """Binary cross-entropy of each image, averaged over its pixels (the original tutorial's loss)."""
     flat_true, flat_pred = _flatten_per_image(y_true, y_pred)
-    return tf.reduce_mean(keras.losses.binary_crossentropy(flat_true, flat_pred))
+    return keras.losses.binary_crossentropy(flat_true, flat_pred)
 
 
 @keras.saving.register_keras_serializable(package="helpers")
 def dice_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """Soft dice loss, 1 - (2|A.B| + 1) / (|A| + |B| + 1), per image then averaged."""
+    """Soft dice loss of each image, 1 - (2|A.B| + 1) / (|A| + |B| + 1)."""
     flat_true, flat_pred = _flatten_per_image(y_true, y_pred)
     # smooth=1 makes an empty truth predicted empty score 0 loss instead of 0/0.
     overlap = tf.reduce_sum(flat_true * flat_pred, axis=-1)
     total = tf.reduce_sum(flat_true, axis=-1) + tf.reduce_sum(flat_pred, axis=-1)
-    return tf.reduce_mean(1.0 - (2.0 * overlap + DICE_SMOOTH) / (total + DICE_SMOOTH))
+    return 1.0 - (2.0 * overlap + DICE_SMOOTH) / (total + DICE_SMOOTH)
 
 
 @keras.saving.register_keras_serializable(package="helpers")
 def bce_dice_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """Binary cross-entropy plus soft dice loss."""
+    """Binary cross-entropy plus soft dice loss, per image."""
     return bce(y_true, y_pred) + dice_loss(y_true, y_pred)
 
 
@@ -81,7 +84,7 @@ def lovasz_hinge_per_image(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 
 @keras.saving.register_keras_serializable(package="helpers")
 def lovasz_hinge_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """Lovasz hinge loss (Berman et al., 2018), per image on logits recovered from y_pred, then averaged.
+    """Lovasz hinge loss (Berman et al., 2018) of each image, on logits recovered from y_pred.
 
     A direct surrogate of the IoU. It is normally used to fine-tune a model already trained with
     BCE: from scratch its sparse, ordering-based gradient learns slowly. An image without salt is
@@ -89,7 +92,7 @@ def lovasz_hinge_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     most confidently wrong pixel, so it pushes every pixel towards "no salt".
     """
     flat_true, flat_pred = _flatten_per_image(y_true, y_pred)
-    return tf.reduce_mean(lovasz_hinge_per_image(flat_true, probabilities_to_logits(flat_pred)))
+    return lovasz_hinge_per_image(flat_true, probabilities_to_logits(flat_pred))
 
 
 LOSSES: dict[str, LossFunction] = {

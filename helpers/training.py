@@ -192,7 +192,7 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
 
     from helpers.metrics import competition_score
 
-    val_images, val_masks_native = validation
+    val_images, val_masks_native, val_batch = validation
 
     class ValidationScore(keras.callbacks.Callback):
         """Adds the competition score of the validation set at 101x101 to the epoch's logs."""
@@ -204,7 +204,7 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
             logs = logs if logs is not None else {}
             logs["train_seconds"] = time.perf_counter() - self._started
             started = time.perf_counter()
-            probabilities = self.model.predict(val_images, batch_size=config.batch_size, verbose=0)
+            probabilities = self.model.predict(val_images, batch_size=val_batch, verbose=0)
             native = sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
             logs["val_score"] = float(competition_score(val_masks_native, native > 0.5))
             logs["eval_seconds"] = time.perf_counter() - started
@@ -394,6 +394,19 @@ def prepare_run_dir(config: TrainConfig, run_dir: str | Path | None, run_root: s
     return path, None
 
 
+def replica_batch_size(n_images: int, global_batch: int, replicas: int, name: str) -> int:
+    """The largest batch size up to global_batch with which no replica ever gets an empty or uneven first share."""
+    # Under a tf.distribute strategy Keras builds the model from the replica-mean of the first batch
+    # (shapes must agree), and oneDNN kernels fail on a replica's empty share of a small last batch.
+    if replicas == 1:
+        return global_batch
+    for batch in range(min(global_batch, n_images) // replicas * replicas, 0, -replicas):
+        if n_images % batch == 0 or n_images % batch >= replicas:
+            return batch
+    raise ValueError(f"the {name} set has {n_images} image(s), which {replicas} replicas cannot share in batches "
+                     "that give each of them at least one image; change N_IMAGES or use fewer devices")
+
+
 def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str | Path = "runs",
           data: dict[str, Any] | None = None) -> RunResult:
     """Train (or resume) a run: the model, history, metrics and figures land in its run folder."""
@@ -413,13 +426,15 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
 
     data = data if data is not None else prepare_data(config, progress=config.progress)
     global_batch = config.batch_size * setup.replicas
-    train_ds = make_dataset(data["x_train"], data["y_train"], global_batch, training=True, seed=config.seed,
+    train_batch = replica_batch_size(len(data["x_train"]), global_batch, setup.replicas, "training")
+    val_batch = replica_batch_size(len(data["x_val"]), global_batch, setup.replicas, "validation")
+    train_ds = make_dataset(data["x_train"], data["y_train"], train_batch, training=True, seed=config.seed,
                             augment=config.augment)
-    val_ds = make_dataset(data["x_val"], data["y_val"], global_batch, training=False)
+    val_ds = make_dataset(data["x_val"], data["y_val"], val_batch, training=False)
     model = _load_for_resume(run_dir, setup) if state else build_and_compile(config, setup)
     initial_epoch = state["completed_epochs"] if state else 0
-    callbacks = _make_callbacks(config, run_dir, (data["x_val"], data["val_masks_native"]), data["sizing"],
-                                state)
+    callbacks = _make_callbacks(config, run_dir, (data["x_val"], data["val_masks_native"], val_batch),
+                                data["sizing"], state)
     nan_guard = callbacks[1]
     started = time.perf_counter()
     if not (state and state.get("stopped_early")) and initial_epoch < config.epochs:

@@ -18,7 +18,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# The synthetic set's first 40 images split into 31 + 9: two replicas cannot share 9 images evenly.
+# The synthetic set's first 40 images split into 31 + 9: two replicas cannot share 9 images evenly
+# (train() picks validation batches of 6 + 3 rather than 8 + 1, which would leave one replica empty).
 UNEVEN_N_IMAGES = 40
 HANG_SECONDS = 900  # generous on purpose: the CPUs running the suite may be shared
 
@@ -73,7 +74,7 @@ try:
     train(uneven, run_root=run_root)
     out["uneven"]["error"] = None
 except Exception as error:  # reported to the test, which names it
-    out["uneven"]["error"] = f"{type(error).__name__}: {str(error)[:300]}"
+    out["uneven"]["error"] = f"{type(error).__name__}: {str(error)[-1500:]}"
 print("RESULT " + json.dumps(out))
 """.replace("HANG_SECONDS", str(HANG_SECONDS))
 
@@ -90,7 +91,8 @@ def runs(synthetic_data_dir, tmp_path_factory) -> dict:
     """Lockstep single/mirrored fits, a mirrored train() run, and a mirrored run with 9 validation images."""
     config = tiny_deterministic_config(synthetic_data_dir)
     run_root = tmp_path_factory.mktemp("distribute")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # oneDNN as helpers switches it on: its kernels are the ones that fail on a replica's empty share.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
     completed = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(config), str(UNEVEN_N_IMAGES), str(run_root)],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=HANG_SECONDS + 60,
@@ -98,21 +100,6 @@ def runs(synthetic_data_dir, tmp_path_factory) -> dict:
     assert completed.returncode == 0, completed.stderr[-4000:]
     line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
     return json.loads(line.removeprefix("RESULT "))
-
-
-# Known problems outside this test (strict: the test fails as soon as they are fixed, to drop the marker).
-LOSS_NOT_SCALED = (
-    "helpers.losses returns one scalar per batch, so Keras skips its per-replica loss scaling "
-    "(keras/src/losses/loss.py reduce_values): under MirroredStrategy the logged loss and val_loss are "
-    "multiplied by the number of replicas and the gradients summed instead of averaged. Fix: return "
-    "per-image losses, shape (N,), and let Keras average them"
-)
-UNEVEN_FIRST_BATCH = (
-    "Keras' symbolic build under a tf.distribute strategy averages the first batch over the replicas and "
-    "fails (AddN shape error) when it cannot be split evenly, e.g. 9 validation images on 2 replicas. Fix in "
-    "helpers.training.train: make the validation batch a multiple of the replicas (and the losses fix, "
-    "or a replica's empty remainder batch gives a NaN val_loss)"
-)
 
 
 def test_mirrored_run_uses_both_logical_devices_and_scales_the_learning_rate(runs):
@@ -128,14 +115,12 @@ def test_mirrored_run_learns(runs):
     assert losses[-1] < losses[0]
 
 
-@pytest.mark.xfail(strict=True, reason=LOSS_NOT_SCALED)
 def test_mirrored_steps_update_the_weights_like_single_device_steps(runs):
     # Same initial weights, same batches: the strategies differ only in the order of floating-point sums.
     # (With the gradients summed over replicas, Adam's epsilon makes small-gradient weights drift apart.)
     assert runs["max_weight_difference"] < 1e-4, f"weights differ by up to {runs['max_weight_difference']:.2g}"
 
 
-@pytest.mark.xfail(strict=True, reason=LOSS_NOT_SCALED)
 def test_mirrored_losses_equal_single_device_losses(runs):
     single, mirrored = runs["lockstep_single"], runs["lockstep_mirrored"]
     for key in ("loss", "val_loss"):
@@ -147,6 +132,5 @@ def test_the_uneven_case_really_splits_unevenly(runs):
     assert runs["uneven"]["n_val"] % 2 == 1
 
 
-@pytest.mark.xfail(strict=True, reason=UNEVEN_FIRST_BATCH)
 def test_mirrored_run_accepts_a_validation_set_two_replicas_cannot_share_evenly(runs):
     assert runs["uneven"]["error"] is None, runs["uneven"]["error"]

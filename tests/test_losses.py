@@ -58,20 +58,37 @@ def lovasz_hinge_brute_force(labels: np.ndarray, logits: np.ndarray) -> float:
     return best
 
 
+def per_image(loss, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """A loss's values as a NumPy array, one per image."""
+    return np.asarray(loss(y_true, y_pred))
+
+
 def test_bce_by_hand() -> None:
-    y_true = np.array([[[1.0, 0.0]]], np.float32)
-    y_pred = np.array([[[0.8, 0.3]]], np.float32)
-    expected = -(math.log(0.8) + math.log(0.7)) / 2
-    assert float(bce(y_true, y_pred)) == pytest.approx(expected, rel=1e-5)
+    y_true = np.array([[[1.0, 0.0]], [[1.0, 1.0]]], np.float32)
+    y_pred = np.array([[[0.8, 0.3]], [[0.5, 0.5]]], np.float32)
+    expected = [-(math.log(0.8) + math.log(0.7)) / 2, -math.log(0.5)]
+    np.testing.assert_allclose(per_image(bce, y_true, y_pred), expected, rtol=1e-5)
 
 
-def test_dice_loss_by_hand_per_image_then_mean() -> None:
+def test_dice_loss_by_hand_per_image() -> None:
     y_true = np.array([[[1, 1, 0, 0]], [[0, 0, 0, 0]]], np.float32)
     y_pred = np.array([[[1, 0.5, 0.5, 0]], [[0, 0, 0, 0]]], np.float32)
     # image 1: 1 - (2 * 1.5 + 1) / (2 + 2 + 1) = 0.2; image 2 (empty, empty): 1 - 1/1 = 0
-    assert float(dice_loss(y_true, y_pred)) == pytest.approx(0.1, abs=1e-6)
-    expected_sum = float(bce(y_true, y_pred)) + 0.1
-    assert float(bce_dice_loss(y_true, y_pred)) == pytest.approx(expected_sum, rel=1e-5)
+    np.testing.assert_allclose(per_image(dice_loss, y_true, y_pred), [0.2, 0.0], atol=1e-6)
+    expected_sum = per_image(bce, y_true, y_pred) + [0.2, 0.0]
+    np.testing.assert_allclose(per_image(bce_dice_loss, y_true, y_pred), expected_sum, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_each_loss_gives_one_value_per_image_so_keras_can_average_over_replicas(name: str) -> None:
+    rng = np.random.default_rng(2)
+    y_true = (rng.random((5, 8, 8, 1)) > 0.5).astype(np.float32)
+    y_pred = rng.random((5, 8, 8, 1)).astype(np.float32)
+    values = per_image(get_loss(name), y_true, y_pred)
+    assert values.shape == (5,)
+    # Image by image: an image's loss does not depend on the other images of its batch.
+    alone = [float(per_image(get_loss(name), y_true[i:i + 1], y_pred[i:i + 1])[0]) for i in range(5)]
+    np.testing.assert_allclose(values, alone, rtol=1e-6)
 
 
 def test_losses_accept_a_channel_axis_on_either_side() -> None:
@@ -79,9 +96,9 @@ def test_losses_accept_a_channel_axis_on_either_side() -> None:
     y_true = (rng.random((2, 8, 8)) > 0.5).astype(np.float32)
     y_pred = rng.random((2, 8, 8)).astype(np.float32)
     for loss in LOSSES.values():
-        plain = float(loss(y_true, y_pred))
-        assert float(loss(y_true[..., None], y_pred[..., None])) == pytest.approx(plain, rel=1e-6)
-        assert float(loss(y_true, y_pred[..., None])) == pytest.approx(plain, rel=1e-6)
+        plain = per_image(loss, y_true, y_pred)
+        np.testing.assert_allclose(per_image(loss, y_true[..., None], y_pred[..., None]), plain, rtol=1e-6)
+        np.testing.assert_allclose(per_image(loss, y_true, y_pred[..., None]), plain, rtol=1e-6)
 
 
 def test_lovasz_hinge_by_hand() -> None:
@@ -110,7 +127,7 @@ def test_lovasz_hinge_matches_brute_force_reference(seed: int) -> None:
     expected = lovasz_hinge_brute_force(labels[0], logits[0])
     actual = float(lovasz_hinge_per_image(tf.constant(labels), tf.constant(logits))[0])
     assert actual == pytest.approx(expected, rel=1e-5, abs=1e-6)
-    via_probabilities = float(lovasz_hinge_loss(labels, sigmoid(logits).astype(np.float32)))
+    via_probabilities = float(per_image(lovasz_hinge_loss, labels, sigmoid(logits).astype(np.float32))[0])
     assert via_probabilities == pytest.approx(expected, rel=1e-3, abs=1e-4)
 
 
@@ -135,9 +152,9 @@ def test_perfect_prediction_gives_zero_dice_and_lovasz() -> None:
     y_true = np.zeros((3, 8, 8, 1), np.float32)
     y_true[0, 2:5, 2:6] = 1.0
     y_true[1] = 1.0  # image 2 is all salt, image 3 has none
-    assert float(dice_loss(y_true, y_true)) == pytest.approx(0.0, abs=1e-6)
-    assert float(lovasz_hinge_loss(y_true, y_true)) == pytest.approx(0.0, abs=1e-6)
-    assert float(bce(y_true, y_true)) == pytest.approx(0.0, abs=1e-5)
+    np.testing.assert_allclose(per_image(dice_loss, y_true, y_true), 0.0, atol=1e-6)
+    np.testing.assert_allclose(per_image(lovasz_hinge_loss, y_true, y_true), 0.0, atol=1e-6)
+    np.testing.assert_allclose(per_image(bce, y_true, y_true), 0.0, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -148,7 +165,7 @@ def test_gradients_are_finite_even_for_saturated_predictions(name: str) -> None:
     values[0, 0, 0, 0], values[1, 0, 0, 0] = 0.0, 1.0
     y_pred = tf.Variable(values)
     with tf.GradientTape() as tape:
-        loss = get_loss(name)(y_true, y_pred)
+        loss = tf.reduce_mean(get_loss(name)(y_true, y_pred))
     gradient = tape.gradient(loss, y_pred)
     assert np.isfinite(float(loss))
     assert np.all(np.isfinite(gradient.numpy()))
@@ -167,7 +184,7 @@ def test_training_a_tiny_unet_lowers_each_loss(name: str) -> None:
     losses = []
     for _ in range(5):
         with tf.GradientTape() as tape:
-            loss = loss_fn(masks, model(images, training=True))
+            loss = tf.reduce_mean(loss_fn(masks, model(images, training=True)))
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_weights), model.trainable_weights))
         losses.append(float(loss))
     assert losses[-1] < 0.9 * losses[0], losses

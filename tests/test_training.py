@@ -23,6 +23,7 @@ from helpers.training import (
     new_run_dir,
     prepare_run_dir,
     read_history,
+    replica_batch_size,
     resume,
     train,
 )
@@ -56,6 +57,19 @@ def test_config_round_trips_through_json():
     assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
     with pytest.raises(ValueError, match="unknown"):
         TrainConfig.from_json({"epochs": 1, "colour": "red"})
+
+
+def test_replica_batch_size_gives_every_replica_a_share_of_every_batch():
+    assert replica_batch_size(2879, 32, 1, "training") == 32  # one device: the global batch, always
+    assert replica_batch_size(2879, 64, 2, "training") == 64  # last batch 63: both replicas get images
+    assert replica_batch_size(321, 64, 2, "validation") == 62  # 64 would leave a last batch of 1
+    assert replica_batch_size(9, 16, 2, "validation") == 6  # 6 + 3; 8 + 1 would leave a replica empty
+    assert replica_batch_size(12, 16, 4, "validation") == 12
+    for n_images, replicas in [(321, 2), (9, 2), (50, 4), (1001, 8)]:
+        batch = replica_batch_size(n_images, 64, replicas, "validation")
+        assert batch % replicas == 0 and (n_images % batch == 0 or n_images % batch >= replicas)
+    with pytest.raises(ValueError, match="validation set has 3 image.*2 replicas.*N_IMAGES"):
+        replica_batch_size(3, 16, 2, "validation")
 
 
 def test_new_run_dirs_never_collide(tmp_path):
