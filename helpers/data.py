@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: readable in papermill logs, no ipywidgets needed
 
 from helpers import NATIVE_SIZE
 from helpers.errors import DataError

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 FIGURE_DPI = 100
 MASK_COLOUR = "#ffd700"  # gold: visible over both grey and the blue-white-red "seismic" colour map
@@ -232,21 +233,28 @@ def plot_learning_curves(history: list[dict[str, float]], best_epoch: int | None
     ax_loss, ax_score, ax_lr = fig.subplots(1, 3)
     panels = (
         (ax_loss, ("loss", "val_loss"), "loss (lower is better)", "loss"),
-        (ax_score, ("val_score", "val_iou", "iou"), "validation scores (higher is better)", "score"),
+        (ax_score, ("val_score", "val_iou", "iou"), "scores (higher is better)", "score"),
         (ax_lr, ("learning_rate",), "learning rate", "learning rate"),
     )
+    labels = {"loss": "training loss", "val_loss": "validation loss", "val_score": "validation competition score",
+              "val_iou": "validation IoU", "iou": "training IoU"}
     for ax, keys, title, ylabel in panels:
         for key in keys:
             values = [row.get(key, math.nan) for row in history]
             if any(math.isfinite(value) for value in values):
-                ax.plot(epochs, values, marker="o", markersize=3, label=key)
+                ax.plot(epochs, values, marker="o", markersize=3, label=labels.get(key, key))
         ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1)
         ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     ax_score.set_ylim(-0.02, 1.02)
-    if any(row.get("learning_rate", 0) > 0 for row in history):
-        ax_lr.set_yscale("log")
+    # Log scales: an early validation loss many times the later ones (batch-norm statistics still
+    # settling) would flatten every other point, and learning rates fall by factors.
+    for ax, keys in ((ax_loss, ("loss", "val_loss")), (ax_lr, ("learning_rate",))):
+        values = [row[key] for row in history for key in keys if key in row]
+        if values and all(value > 0 for value in values):
+            ax.set_yscale("log")
     ax_loss.text(best_epoch, 0.98, f" best epoch {best_epoch}", transform=ax_loss.get_xaxis_transform(),
                  va="top", fontsize=8, color="dimgrey")
     return fig

@@ -727,7 +727,7 @@ def _progress(items: Iterable, total: int, label: str, enabled: bool) -> Iterabl
     """Wrap items in a tqdm progress bar when enabled."""
     if not enabled:
         return items
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(items, total=total, desc=f"synthetic {label}", unit="section")
 

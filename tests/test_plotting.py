@@ -98,9 +98,10 @@ def test_learning_curves_have_three_panels_and_mark_the_best_epoch(tmp_path):
     figure = plot_learning_curves(history())
     loss_ax, score_ax, lr_ax = figure.axes
     labels = [line.get_label() for line in loss_ax.get_lines()]
-    assert {"loss", "val_loss"} <= set(labels)
-    assert "val_score" in [line.get_label() for line in score_ax.get_lines()]
-    assert lr_ax.get_yscale() == "log"
+    assert {"training loss", "validation loss"} <= set(labels)
+    assert "validation competition score" in [line.get_label() for line in score_ax.get_lines()]
+    # Log scales keep a large first validation loss from flattening the rest.
+    assert lr_ax.get_yscale() == "log" and loss_ax.get_yscale() == "log"
     vertical = [line for line in loss_ax.get_lines() if list(line.get_xdata()) == [4, 4]]
     assert vertical, "the best epoch (4) should be marked by a vertical line"
     assert any("best epoch 4" in text.get_text() for text in loss_ax.texts)
