@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +163,13 @@ def test_write_report_adds_a_new_file_each_time_and_updates_latest(tmp_path):
 
 def test_peak_rss_is_a_plausible_number_of_mib():
     assert 10 < bench.peak_rss_mib() < 1e6
+
+
+def test_matmul_rate_is_measured_after_the_warm_up():
+    started = time.perf_counter()
+    rate = bench.measure_matmul_gflops(sizes=(64, 128), repeats=3, warm_up_seconds=0.2)
+    assert time.perf_counter() - started >= 2 * 0.2  # each size warmed up for its own 0.2 s
+    assert 0.01 < rate < 1e6
 
 
 def test_original_arrays_are_skimage_resized_like_the_notebook(real_data_dir):
