@@ -10,7 +10,7 @@ ARGS ?=
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS="-k rle"
 PYTEST_ARGS ?=
 
-.PHONY: course test bench bench-full lab clean
+.PHONY: course test bench bench-full bench-throughput lab clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version)'
@@ -31,6 +31,10 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.train_bench $(ARGS)
+
+# What limits training speed: one change at a time (XLA, bfloat16, batch, size, threads, oneDNN, input pipeline)
+bench-throughput: $(STAMP)
+	$(BIN)/python -m benchmarks.throughput $(ARGS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -186,8 +186,9 @@ def find_latest_run(run_root: str | Path) -> Path:
 # Callbacks
 
 
-def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizing, state: dict | None) -> list:
-    """The run's callbacks, restored to their saved state on resume."""
+def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizing,
+                    state: dict | None) -> tuple[list, Any, Any]:
+    """The run's callbacks in order, restored to their saved state on resume; also its NaN guard and checkpoint."""
     import keras
 
     from helpers.metrics import competition_score
@@ -280,8 +281,8 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
                 self.model.stop_training = True
 
     # Order matters: the score joins the logs before the LR/early-stopping and checkpoint callbacks read them.
-    callbacks = [ValidationScore(), NaNGuard(), reduce_lr, early_stop, RunCheckpoint()]
-    return callbacks
+    nan_guard, checkpoint = NaNGuard(), RunCheckpoint()
+    return [ValidationScore(), nan_guard, reduce_lr, early_stop, checkpoint], nan_guard, checkpoint
 
 
 def _save_model_atomic(model, path: Path) -> None:
@@ -433,16 +434,15 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
     val_ds = make_dataset(data["x_val"], data["y_val"], val_batch, training=False)
     model = _load_for_resume(run_dir, setup) if state else build_and_compile(config, setup)
     initial_epoch = state["completed_epochs"] if state else 0
-    callbacks = _make_callbacks(config, run_dir, (data["x_val"], data["val_masks_native"], val_batch),
-                                data["sizing"], state)
-    nan_guard = callbacks[1]
+    callbacks, nan_guard, checkpoint = _make_callbacks(
+        config, run_dir, (data["x_val"], data["val_masks_native"], val_batch), data["sizing"], state)
     started = time.perf_counter()
     if not (state and state.get("stopped_early")) and initial_epoch < config.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
                   callbacks=callbacks, verbose=0, shuffle=False)  # the tf.data pipeline shuffles
     if nan_guard.diverged_at is not None:
         epoch, batch = nan_guard.diverged_at
-        write_history(run_dir, callbacks[-1].history)
+        write_history(run_dir, checkpoint.history)
         raise TrainingDivergedError(
             f"the training loss became NaN at epoch {epoch}, batch {batch}; training stopped. "
             f"{run_dir} keeps the config, the history and the models of the last good epoch. "

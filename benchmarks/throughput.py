@@ -1,0 +1,200 @@
+"""What limits training throughput: the course's U-Net under one change at a time, on this machine.
+
+Each variant trains in its own subprocess (environment variables such as TF_ENABLE_ONEDNN_OPTS and the
+thread settings only act before TensorFlow starts) on random arrays already in memory, so the input
+pipeline costs nothing unless the variant adds it. For each it reports training images per second (median
+of the timed epochs after a warm-up epoch) and the fraction of the machine's dense float32 matmul rate that
+the model's counted training FLOPs reach.
+
+    python -m benchmarks.throughput                 # every variant (about ten minutes on 2 cores)
+    python -m benchmarks.throughput --only baseline,xla --epochs 5
+    python -m benchmarks.throughput --quick         # a tiny model and a few steps: checks the script works
+
+The table goes to stdout, the numbers to build/bench/throughput-<UTC time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT_DIR = REPO_ROOT / "build" / "bench"
+TRAIN_FLOPS_FACTOR = 3  # forward convolutions plus the two backward products of the same size
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One training set-up: the course's defaults unless a field says otherwise."""
+
+    name: str
+    what: str
+    img_size: int = 112
+    batch_size: int = 32
+    base_filters: int = 16
+    depth: int = 4
+    policy: str = "float32"
+    jit_compile: bool = False
+    pipeline: str = "arrays"  # "arrays": cached tensors; "course": helpers.pipeline with augmentation
+    env: dict[str, str] = field(default_factory=dict)
+
+
+VARIANTS = (
+    Variant("baseline", "the course's default: float32, 112x112, batch 32, oneDNN on, TF's own threads"),
+    Variant("course_pipeline", "the course's tf.data pipeline (shuffle, flips, brightness/contrast)",
+            pipeline="course"),
+    Variant("batch_16", "batch 16", batch_size=16),
+    Variant("batch_64", "batch 64", batch_size=64),
+    Variant("size_128", "padded to 128 instead of 112 (31 % more FLOPs per image)", img_size=128),
+    Variant("xla", "XLA (jit_compile=True)", jit_compile=True),
+    Variant("bfloat16", "mixed_bfloat16 policy", policy="mixed_bfloat16"),
+    Variant("onednn_off", "TF_ENABLE_ONEDNN_OPTS=0", env={"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    Variant("one_inter_op_thread", "TF_NUM_INTEROP_THREADS=1 (one op at a time, all cores inside it)",
+            env={"TF_NUM_INTEROP_THREADS": "1"}),
+)
+QUICK = {"img_size": 32, "batch_size": 8, "base_filters": 4, "depth": 2}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: --only, --epochs, --steps, --quick, --out."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated variant names (default: all): "
+                        + ", ".join(v.name for v in VARIANTS))
+    parser.add_argument("--epochs", type=int, default=4, help="timed epochs per variant, after one warm-up epoch")
+    parser.add_argument("--steps", type=int, default=12, help="training steps per epoch")
+    parser.add_argument("--quick", action="store_true", help="a tiny model, 1 timed epoch of 3 steps (CI)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT_DIR), help=f"folder for the JSON (default {DEFAULT_OUT_DIR})")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # a Variant as JSON
+    parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.steps < 1:
+        parser.error(f"--epochs and --steps must be at least 1, got {args.epochs} and {args.steps}")
+    if args.quick:
+        args.epochs, args.steps = 1, 3
+    return args
+
+
+def select_variants(only: str, quick: bool = False) -> list[Variant]:
+    """The variants named in `only` (all when empty), shrunk to a tiny model when quick."""
+    known = {variant.name: variant for variant in VARIANTS}
+    names = [name.strip() for name in only.split(",") if name.strip()] or list(known)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"--only names unknown variants {unknown}; choose from {sorted(known)}")
+    return [replace(known[name], **QUICK) if quick else known[name] for name in names]
+
+
+def matmul_fraction(images_per_s: float, train_flops_per_image: float, matmul_gflops: float) -> float:
+    """The share of the dense matmul rate that training at images_per_s achieves."""
+    return images_per_s * train_flops_per_image / (matmul_gflops * 1e9)
+
+
+def format_table(rows: list[dict[str, Any]], matmul_gflops: float, quick: bool = False) -> str:
+    """One line per variant: images/s, relative to the baseline, matmul fraction, and what changed."""
+    base = next((row["train_images_per_s"] for row in rows if row["name"] == "baseline"), None)
+    lines = [f"dense float32 matmul: {matmul_gflops:.1f} GFLOP/s"
+             + (f" [quick: every variant on a tiny model {QUICK}, only to check the script]" if quick else ""),
+             f"{'variant':<22}{'img/s':>8}{'x base':>8}{'matmul %':>10}  what",
+             "-" * 100]
+    for row in rows:
+        relative = f"{row['train_images_per_s'] / base:.2f}" if base else "-"
+        fraction = 100 * matmul_fraction(row["train_images_per_s"], row["train_flops_per_image"], matmul_gflops)
+        lines.append(f"{row['name']:<22}{row['train_images_per_s']:>8.1f}{relative:>8}{fraction:>9.1f}%  {row['what']}")
+    return "\n".join(lines)
+
+
+def run_variant(variant: Variant, epochs: int, steps: int) -> dict[str, Any]:
+    """Measure one variant in a fresh Python process with its own environment."""
+    with tempfile.TemporaryDirectory(prefix="throughput-") as scratch:
+        out = Path(scratch) / "result.json"
+        command = [sys.executable, "-m", "benchmarks.throughput", "--child", json.dumps(asdict(variant)),
+                   "--child-out", str(out), "--epochs", str(epochs), "--steps", str(steps)]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **variant.env}
+        completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+        if completed.returncode != 0 or not out.exists():
+            raise RuntimeError(f"variant {variant.name} failed (exit code {completed.returncode}); its output is above")
+        return json.loads(out.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every chosen variant, then the matmul rate; print the table and write the JSON."""
+    args = parse_args(argv)
+    if args.child:
+        return child_main(args)
+    try:
+        variants = select_variants(args.only, args.quick)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rows = []
+    try:
+        for variant in variants:
+            print(f"{variant.name}: {variant.what} ...", flush=True)
+            rows.append({"name": variant.name, "what": variant.what, **run_variant(variant, args.epochs, args.steps)})
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    from benchmarks.train_bench import cpu_info, measure_matmul_gflops
+
+    matmul_gflops = measure_matmul_gflops()
+    print("\n" + format_table(rows, matmul_gflops, args.quick))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    path = out / f"throughput-{stamp}.json"
+    report = {"variants": rows, "matmul_gflops": matmul_gflops, "cpu": cpu_info(), "quick": args.quick,
+              "epochs": args.epochs, "steps": args.steps, "finished_at": stamp}
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nWrote {path}")
+    return 0
+
+
+def child_main(args: argparse.Namespace) -> int:
+    """Train one variant (the --child subprocess) and write its images per second to --child-out."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import helpers  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS unless the variant set it)
+    from helpers.model import build_unet, conv_flops_per_image
+    from helpers.pipeline import make_dataset
+
+    variant = Variant(**json.loads(args.child))
+    keras.mixed_precision.set_global_policy(variant.policy)
+    keras.utils.set_random_seed(0)
+    n_images = variant.batch_size * args.steps
+    shape = (n_images, variant.img_size, variant.img_size, 1)
+    rng = np.random.default_rng(0)
+    images = rng.random(shape, dtype=np.float32)
+    masks = (rng.random(shape) > 0.5).astype(np.float32)
+    if variant.pipeline == "course":
+        dataset = make_dataset(images, masks, variant.batch_size, training=True, seed=0)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((images, masks)).batch(variant.batch_size).cache().prefetch(2)
+    model = build_unet(input_size=variant.img_size, base_filters=variant.base_filters, depth=variant.depth)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", jit_compile=variant.jit_compile)
+    model.fit(dataset, epochs=1, verbose=0, shuffle=False)  # warm-up: tracing, kernel selection, caches
+    seconds = []
+    for _ in range(args.epochs):
+        started = time.perf_counter()
+        model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+        seconds.append(time.perf_counter() - started)
+    result = {"train_images_per_s": n_images / statistics.median(seconds),
+              "train_flops_per_image": TRAIN_FLOPS_FACTOR * conv_flops_per_image(model),
+              "epoch_seconds": seconds, "variant": asdict(variant)}
+    Path(args.child_out).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

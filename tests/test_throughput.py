@@ -1,0 +1,65 @@
+"""The throughput probe: variant selection, the table, and one quick run end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import throughput
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_all_variants_by_default_and_a_baseline_among_them():
+    names = [variant.name for variant in throughput.select_variants("")]
+    assert names[0] == "baseline" and len(names) == len(set(names)) == len(throughput.VARIANTS)
+
+
+def test_only_picks_variants_in_the_given_order_and_quick_shrinks_the_model():
+    chosen = throughput.select_variants("xla, baseline", quick=True)
+    assert [variant.name for variant in chosen] == ["xla", "baseline"]
+    assert chosen[0].jit_compile and chosen[0].img_size == throughput.QUICK["img_size"]
+    assert throughput.select_variants("xla")[0].img_size == 112
+
+
+def test_unknown_variant_is_named_in_the_error():
+    with pytest.raises(ValueError, match="'nope'"):
+        throughput.select_variants("baseline,nope")
+    assert throughput.main(["--only", "nope"]) == 2
+
+
+@pytest.mark.parametrize("option", [["--epochs", "0"], ["--steps", "0"]])
+def test_bad_counts_are_refused(option):
+    with pytest.raises(SystemExit):
+        throughput.parse_args(option)
+
+
+def test_matmul_fraction_and_table_relative_to_the_baseline():
+    assert throughput.matmul_fraction(20.0, 4e9, 200.0) == pytest.approx(0.4)
+    rows = [{"name": "baseline", "what": "base", "train_images_per_s": 20.0, "train_flops_per_image": 4e9},
+            {"name": "xla", "what": "XLA", "train_images_per_s": 5.0, "train_flops_per_image": 4e9}]
+    table = throughput.format_table(rows, 200.0).splitlines()
+    assert "200.0 GFLOP/s" in table[0]
+    assert table[3].split()[:4] == ["baseline", "20.0", "1.00", "40.0%"]
+    assert table[4].split()[:4] == ["xla", "5.0", "0.25", "10.0%"]
+
+
+@pytest.mark.slow
+def test_quick_run_writes_a_report(tmp_path):
+    command = [sys.executable, "-m", "benchmarks.throughput", "--quick", "--only", "baseline,course_pipeline",
+               "--out", str(tmp_path)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "[quick" in completed.stdout
+    (report_file,) = tmp_path.glob("throughput-*.json")
+    report = json.loads(report_file.read_text())
+    assert [row["name"] for row in report["variants"]] == ["baseline", "course_pipeline"]
+    for row in report["variants"]:
+        assert row["train_images_per_s"] > 0 and row["train_flops_per_image"] > 0
+    assert report["matmul_gflops"] > 0 and report["quick"] is True
