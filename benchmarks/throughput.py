@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -115,15 +112,10 @@ def format_table(rows: list[dict[str, Any]], matmul_gflops: float, quick: bool =
 
 def run_variant(variant: Variant, epochs: int, steps: int) -> dict[str, Any]:
     """Measure one variant in a fresh Python process with its own environment."""
-    with tempfile.TemporaryDirectory(prefix="throughput-") as scratch:
-        out = Path(scratch) / "result.json"
-        command = [sys.executable, "-m", "benchmarks.throughput", "--child", json.dumps(asdict(variant)),
-                   "--child-out", str(out), "--epochs", str(epochs), "--steps", str(steps)]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **variant.env}
-        completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
-        if completed.returncode != 0 or not out.exists():
-            raise RuntimeError(f"variant {variant.name} failed (exit code {completed.returncode}); its output is above")
-        return json.loads(out.read_text())
+    from benchmarks.train_bench import run_child
+
+    arguments = ["--child", json.dumps(asdict(variant)), "--epochs", str(epochs), "--steps", str(steps)]
+    return run_child("benchmarks.throughput", arguments, f"variant {variant.name}", env=variant.env)
 
 
 def main(argv: list[str] | None = None) -> int:

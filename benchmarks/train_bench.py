@@ -277,20 +277,25 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
 # The parent: one subprocess per contender
 
 
-def run_contender(name: str, settings: dict[str, Any], measure_matmul: bool) -> dict[str, Any]:
-    """Train and measure one pipeline in a fresh Python process; its output streams through."""
+def run_child(module: str, arguments: list[str], what: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `python -m module --child-out FILE *arguments` in a fresh process; return the JSON it wrote there."""
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         result_file = Path(scratch) / "result.json"
-        command = [
-            sys.executable, "-m", "benchmarks.train_bench", "--child", name, "--child-out", str(result_file),
-            "--data-dir", settings["data_dir"], "--n-images", str(settings["n_images"]),
-            "--epochs", str(settings["epochs"]), "--patience", str(settings["patience"]),
-        ] + (["--measure-matmul"] if measure_matmul else [])
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-        completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+        command = [sys.executable, "-m", module, *arguments, "--child-out", str(result_file)]
+        child_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **(env or {})}
+        completed = subprocess.run(command, cwd=REPO_ROOT, env=child_env, check=False)  # its output streams through
         if completed.returncode != 0 or not result_file.exists():
-            raise RuntimeError(f"the {name} pipeline failed (exit code {completed.returncode}); its output is above")
+            raise RuntimeError(f"{what} failed (exit code {completed.returncode}); its output is above")
         return json.loads(result_file.read_text())
+
+
+def run_contender(name: str, settings: dict[str, Any], measure_matmul: bool) -> dict[str, Any]:
+    """Train and measure one pipeline in a fresh Python process; its output streams through."""
+    arguments = [
+        "--child", name, "--data-dir", settings["data_dir"], "--n-images", str(settings["n_images"]),
+        "--epochs", str(settings["epochs"]), "--patience", str(settings["patience"]),
+    ] + (["--measure-matmul"] if measure_matmul else [])
+    return run_child("benchmarks.train_bench", arguments, f"the {name} pipeline")
 
 
 def main(argv: list[str] | None = None) -> int:
