@@ -17,11 +17,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_NOTEBOOKS = ["notebooks/01_transposed_convolution.ipynb", "notebooks/03_unet_model.ipynb"]
-CELL_TIMEOUT_S = 300  # a hung cell fails by name instead of hanging the suite
-RUN_TIMEOUT_S = 900
+CELL_TIMEOUT_S = 120  # a hung cell fails by name instead of hanging the suite (the slowest cell takes seconds)
+RUN_TIMEOUT_S = 600
+# One retry: in one full suite run in four here, notebook 01's cell 20 (many small Keras layers built and run
+# eagerly) hung inside TensorFlow, uninterruptibly, while it takes seconds otherwise. A real failure fails twice.
+ATTEMPTS = 2
 
 
-def test_fast_notebooks_pass_nbval_lax():
+def run_nbval() -> tuple[int | None, str]:
+    """Run `pytest --nbval-lax` over FAST_NOTEBOOKS in a child process; its exit code (None: killed) and output."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
     command = [sys.executable, "-m", "pytest", "--nbval-lax", "-v", "-p", "no:cacheprovider",
                f"--nbval-cell-timeout={CELL_TIMEOUT_S}", *FAST_NOTEBOOKS]
@@ -37,6 +41,15 @@ def test_fast_notebooks_pass_nbval_lax():
             child.wait()
             returncode = None
         log.seek(0)
-        output = log.read()
-    assert returncode == 0, f"nbval exited with {returncode}:\n{output[-6000:]}"
+        return returncode, log.read()
+
+
+def test_fast_notebooks_pass_nbval_lax():
+    failures = []
+    for _ in range(ATTEMPTS):
+        returncode, output = run_nbval()
+        if returncode == 0:
+            break
+        failures.append(f"nbval exited with {returncode}:\n{output[-4000:]}")
+    assert returncode == 0, "\n\n".join(failures)
     assert " passed" in output
