@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from helpers.training import best_epoch_of
+
 FIGURE_DPI = 100
 MASK_COLOUR = "#ffd700"  # gold: visible over both grey and the blue-white-red "seismic" colour map
 PANEL_SIZE = 2.6  # inches per image panel
@@ -214,20 +216,11 @@ def plot_distributions(values_by_name: dict[str, np.ndarray], title: str, xlabel
 # ----------------------------------------------------------------------------- training and evaluation
 
 
-def best_epoch_of(history: list[dict[str, float]]) -> int:
-    """The epoch number (1-based, as in history.csv) with the lowest validation loss."""
-    if not history:
-        raise ValueError("the history is empty: no epoch has completed")
-    rows = [row for row in history if math.isfinite(row.get("val_loss", math.nan))]
-    if not rows:
-        raise ValueError("no epoch in the history has a finite val_loss")
-    best = min(rows, key=lambda row: row["val_loss"])
-    return int(best.get("epoch", history.index(best) + 1))
-
-
 def plot_learning_curves(history: list[dict[str, float]], best_epoch: int | None = None) -> Figure:
-    """Loss, validation scores and learning rate per epoch, with the best epoch (lowest val_loss) marked."""
-    best_epoch = best_epoch_of(history) if best_epoch is None else int(best_epoch)
+    """Loss, validation scores and learning rate per epoch, with the best epoch marked (by val_score if logged)."""
+    if best_epoch is None:
+        monitor = "val_score" if any(math.isfinite(row.get("val_score", math.nan)) for row in history) else "val_loss"
+        best_epoch = best_epoch_of(history, monitor)
     epochs = [int(row.get("epoch", index + 1)) for index, row in enumerate(history)]
     fig = Figure(figsize=(14, 3.8), layout="constrained")
     ax_loss, ax_score, ax_lr = fig.subplots(1, 3)

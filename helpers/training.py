@@ -24,13 +24,17 @@ METRICS_FILE = "metrics.json"
 FIGURES_DIR = "figures"
 
 
+MONITOR_MODES = {"val_score": "max", "val_loss": "min"}
+"""What a run may select its best epoch by, and whether higher or lower is better."""
+
+
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the run folder keeps the last good epoch."""
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run; the defaults are the original project's recipe."""
+    """Everything that defines a training run; the defaults are the original project's recipe (but see monitor)."""
 
     data_dir: str = ""  # a folder in Kaggle's layout; "" means SALT_DATA_DIR or the built-in synthetic set
     n_images: int = 0  # labelled images to use, 0 means all
@@ -50,6 +54,9 @@ class TrainConfig:
     reduce_lr_factor: float = 0.1
     min_lr: float = 1e-5
     early_stopping_patience: int = 10
+    # The epoch kept and early stopping follow the validation competition score, the number the course is
+    # judged by; the original followed val_loss ("val_loss" rebuilds that). The LR schedule follows val_loss.
+    monitor: str = "val_score"
     augment: bool = True
     seed: int = 0
     mixed_precision: str = "auto"  # auto: float16 on GPUs, bfloat16 on CPUs with native bf16, else float32
@@ -78,6 +85,7 @@ class TrainConfig:
             (self.mixed_precision in SETTINGS, "MIXED_PRECISION", f"must be one of {SETTINGS}"),
             (self.jit_compile in SETTINGS, "JIT_COMPILE", f"must be one of {SETTINGS}"),
             (self.distribute in STRATEGIES, "DISTRIBUTE", f"must be one of {STRATEGIES}"),
+            (self.monitor in MONITOR_MODES, "MONITOR", f"must be one of {tuple(MONITOR_MODES)}"),
         ]
         for ok, name, rule in checks:
             if not ok:
@@ -96,7 +104,8 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown training config keys: {unknown}")
-        return cls(**values)
+        # Runs saved before the monitor became a parameter selected their best epoch by val_loss.
+        return cls(**{"monitor": "val_loss", **values})
 
 
 @dataclass
@@ -171,6 +180,30 @@ def write_history(run_dir: str | Path, history: list[dict[str, float]]) -> Path:
     return path
 
 
+def is_improvement(value: float, best: float, monitor: str) -> bool:
+    """Whether value beats best for the monitored quantity (higher score, lower loss)."""
+    if not math.isfinite(value):
+        return False
+    if not math.isfinite(best):
+        return True
+    return value > best if MONITOR_MODES[monitor] == "max" else value < best
+
+
+def best_epoch_of(history: list[dict[str, float]], monitor: str = "val_score") -> int:
+    """The epoch number (1-based, as in history.csv) with the best monitored value (first of ties)."""
+    if monitor not in MONITOR_MODES:
+        raise ValueError(f"monitor must be one of {tuple(MONITOR_MODES)}; got {monitor!r}")
+    if not history:
+        raise ValueError("the history is empty: no epoch has completed")
+    best_index, best = None, math.nan
+    for index, row in enumerate(history):
+        if is_improvement(row.get(monitor, math.nan), best, monitor):
+            best_index, best = index, row[monitor]
+    if best_index is None:
+        raise ValueError(f"no epoch in the history has a finite {monitor}")
+    return int(history[best_index].get("epoch", best_index + 1))
+
+
 def find_latest_run(run_root: str | Path) -> Path:
     """The most recent run folder under run_root that holds a best model."""
     root = Path(run_root)
@@ -217,7 +250,7 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
             super().on_train_begin(logs)
             if state:
                 self.wait, self.cooldown_counter = state["lr_wait"], state["lr_cooldown"]
-                self.best = state["best_val_loss"]
+                self.best = state.get("lr_best", state.get("best_val_loss"))
 
     class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         """EarlyStopping that starts from a saved state on resume."""
@@ -225,11 +258,13 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
         def on_train_begin(self, logs=None):
             super().on_train_begin(logs)
             if state:
-                self.wait, self.best, self.best_epoch = state["stop_wait"], state["best_val_loss"], state["best_epoch"]
+                self.wait, self.best_epoch = state["stop_wait"], state["best_epoch"]
+                self.best = state.get("best_value", state.get("best_val_loss"))
 
-    reduce_lr = ResumableReduceLR(monitor="val_loss", factor=config.reduce_lr_factor,
+    reduce_lr = ResumableReduceLR(monitor="val_loss", mode="min", factor=config.reduce_lr_factor,
                                   patience=config.reduce_lr_patience, min_lr=config.min_lr, verbose=0)
-    early_stop = ResumableEarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
+    early_stop = ResumableEarlyStopping(monitor=config.monitor, mode=MONITOR_MODES[config.monitor],
+                                        patience=config.early_stopping_patience,
                                         restore_best_weights=False, verbose=0)
 
     class RunCheckpoint(keras.callbacks.Callback):
@@ -238,7 +273,7 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
         def __init__(self):
             super().__init__()
             self.history = read_history(run_dir)
-            self.best = state["best_val_loss"] if state else math.inf
+            self.best = state.get("best_value", state.get("best_val_loss")) if state else math.nan
             self.best_epoch = state["best_epoch"] if state else -1
 
         def on_epoch_end(self, epoch, logs=None):
@@ -248,16 +283,18 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
             self.history.append(row)
             if not math.isfinite(logs.get("loss", math.nan)):
                 return  # NaNGuard stops the run; never checkpoint a diverged model
-            improved = logs["val_loss"] < self.best
+            improved = is_improvement(float(logs.get(config.monitor, math.nan)), self.best, config.monitor)
             if improved:
-                self.best, self.best_epoch = float(logs["val_loss"]), epoch
+                self.best, self.best_epoch = float(logs[config.monitor]), epoch
                 _save_model_atomic(self.model, run_dir / BEST_MODEL_FILE)
             _save_model_atomic(self.model, run_dir / LAST_MODEL_FILE)
             write_history(run_dir, self.history)
             _write_json_atomic(run_dir / STATE_FILE, {
                 "completed_epochs": epoch + 1,
-                "best_val_loss": self.best,
+                "monitor": config.monitor,
+                "best_value": self.best,
                 "best_epoch": self.best_epoch,
+                "lr_best": float(reduce_lr.best),
                 "lr_wait": int(reduce_lr.wait),
                 "lr_cooldown": int(reduce_lr.cooldown_counter),
                 "stop_wait": int(early_stop.wait),
@@ -480,12 +517,15 @@ def finish_run(run_dir: Path, config: TrainConfig, data: dict[str, Any], setup, 
     threshold, _ = best_threshold(truth, flipped)
     history = read_history(run_dir)
     state = read_run_state(run_dir) or {}
-    best_row = min(history, key=lambda row: row["val_loss"])
+    best_epoch = best_epoch_of(history, config.monitor)
+    best_row = next(row for row in history if int(row["epoch"]) == best_epoch)
     metrics = {
-        "best_epoch": int(best_row["epoch"]),
+        "monitor": config.monitor,
+        "best_epoch": best_epoch,
         "epochs_run": len(history),
         "stopped_early": bool(state.get("stopped_early", False)),
-        "best_val_loss": float(best_row["val_loss"]),
+        "best_epoch_val_loss": float(best_row["val_loss"]),
+        "best_epoch_val_score": float(best_row.get("val_score", math.nan)),
         "val_score": float(competition_score(truth, plain > 0.5)),
         "val_score_tta": float(competition_score(truth, flipped > 0.5)),
         "threshold": float(threshold),
@@ -498,7 +538,7 @@ def finish_run(run_dir: Path, config: TrainConfig, data: dict[str, Any], setup, 
         "device": setup.summary(),
         "data_dir": str(data["data_dir"]),
     }
-    figure = plot_learning_curves(history)
+    figure = plot_learning_curves(history, best_epoch=best_epoch)
     save_figure(figure, "learning_curves", run_dir / FIGURES_DIR)
     _write_json_atomic(run_dir / METRICS_FILE, metrics)
     if config.progress:

@@ -38,11 +38,12 @@ def disc_masks(n: int, size: int = 101) -> np.ndarray:
 
 
 def history(n_epochs: int = 6) -> list[dict[str, float]]:
-    """A made-up history whose validation loss is lowest at epoch 4."""
+    """A made-up history whose validation loss is lowest at epoch 4 and validation score highest at epoch 5."""
     val_losses = [0.9, 0.6, 0.45, 0.4, 0.42, 0.5][:n_epochs]
+    val_scores = [0.1, 0.3, 0.5, 0.6, 0.7, 0.65][:n_epochs]
     return [
-        {"epoch": i + 1, "loss": 1 / (i + 1), "val_loss": v, "val_score": 0.1 * i, "learning_rate": 1e-3 / 10 ** (i // 4)}
-        for i, v in enumerate(val_losses)
+        {"epoch": i + 1, "loss": 1 / (i + 1), "val_loss": v, "val_score": score, "learning_rate": 1e-3 / 10 ** (i // 4)}
+        for i, (v, score) in enumerate(zip(val_losses, val_scores))
     ]
 
 
@@ -88,10 +89,10 @@ def test_plot_sections_checks_lengths():
         plot_sections(np.zeros((2, 101, 101)), None, ["only one"])
 
 
-def test_best_epoch_is_the_lowest_validation_loss():
-    assert best_epoch_of(history()) == 4
-    with pytest.raises(ValueError, match="empty"):
-        best_epoch_of([])
+def test_learning_curves_mark_the_best_score_or_else_the_lowest_validation_loss():
+    assert best_epoch_of(history()) == 5
+    without_score = [{k: v for k, v in row.items() if k != "val_score"} for row in history()]
+    assert any("best epoch 4" in text.get_text() for text in plot_learning_curves(without_score).axes[0].texts)
 
 
 def test_learning_curves_have_three_panels_and_mark_the_best_epoch(tmp_path):
@@ -102,9 +103,9 @@ def test_learning_curves_have_three_panels_and_mark_the_best_epoch(tmp_path):
     assert "validation competition score" in [line.get_label() for line in score_ax.get_lines()]
     # Log scales keep a large first validation loss from flattening the rest.
     assert lr_ax.get_yscale() == "log" and loss_ax.get_yscale() == "log"
-    vertical = [line for line in loss_ax.get_lines() if list(line.get_xdata()) == [4, 4]]
-    assert vertical, "the best epoch (4) should be marked by a vertical line"
-    assert any("best epoch 4" in text.get_text() for text in loss_ax.texts)
+    vertical = [line for line in loss_ax.get_lines() if list(line.get_xdata()) == [5, 5]]
+    assert vertical, "the best epoch (5, highest validation score) should be marked by a vertical line"
+    assert any("best epoch 5" in text.get_text() for text in loss_ax.texts)
     assert save_figure(figure, "learning_curves", tmp_path).exists()
 
 

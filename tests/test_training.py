@@ -20,6 +20,8 @@ from helpers.training import (
     STATE_FILE,
     TrainConfig,
     TrainingDivergedError,
+    best_epoch_of,
+    is_improvement,
     new_run_dir,
     prepare_run_dir,
     read_history,
@@ -50,6 +52,8 @@ def test_config_rejects_bad_values_naming_the_parameter():
         TrainConfig(distribute="tpu").validate()
     with pytest.raises(ValueError):
         TrainConfig(loss="hinge").validate()
+    with pytest.raises(ValueError, match="MONITOR.*val_score.*'iou'"):
+        TrainConfig(monitor="iou").validate()
 
 
 def test_config_round_trips_through_json():
@@ -57,6 +61,48 @@ def test_config_round_trips_through_json():
     assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
     with pytest.raises(ValueError, match="unknown"):
         TrainConfig.from_json({"epochs": 1, "colour": "red"})
+    # Run folders written before MONITOR existed selected their best epoch by val_loss, and resume that way.
+    assert TrainConfig.from_json({"epochs": 1}).monitor == "val_loss"
+    assert TrainConfig().monitor == "val_score"
+
+
+def test_improvement_means_a_higher_score_or_a_lower_loss():
+    assert is_improvement(0.7, 0.6, "val_score") and not is_improvement(0.6, 0.7, "val_score")
+    assert is_improvement(0.2, 0.3, "val_loss") and not is_improvement(0.3, 0.2, "val_loss")
+    assert not is_improvement(0.6, 0.6, "val_score")  # a tie keeps the earlier epoch
+    assert is_improvement(0.1, math.nan, "val_score") and not is_improvement(math.nan, 0.1, "val_loss")
+
+
+def test_best_epoch_follows_the_monitor():
+    history = [{"epoch": 1, "val_loss": 0.5, "val_score": 0.6}, {"epoch": 2, "val_loss": 0.3, "val_score": 0.7},
+               {"epoch": 3, "val_loss": 0.35, "val_score": 0.75}, {"epoch": 4, "val_loss": math.nan, "val_score": 0.75}]
+    assert best_epoch_of(history, "val_loss") == 2
+    assert best_epoch_of(history, "val_score") == 3
+    with pytest.raises(ValueError, match="empty"):
+        best_epoch_of([], "val_loss")
+    with pytest.raises(ValueError, match="finite val_score"):
+        best_epoch_of([{"epoch": 1, "val_loss": 0.5}], "val_score")
+    with pytest.raises(ValueError, match="monitor"):
+        best_epoch_of(history, "loss")
+
+
+@pytest.mark.parametrize(("monitor", "stops"), [("val_score", True), ("val_loss", False)])
+def test_early_stopping_follows_the_monitor(tmp_path, monitor, stops):
+    import keras
+
+    from helpers.training import _make_callbacks
+
+    config = TrainConfig(monitor=monitor, early_stopping_patience=2)
+    callbacks, _, _ = _make_callbacks(config, tmp_path, (None, None, 1), None, None)
+    (early,) = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False
+    early.set_model(model)
+    early.on_train_begin()
+    # The score peaks at epoch 2 while the loss keeps falling: only a score monitor sees a stall.
+    for epoch, (score, loss) in enumerate([(0.5, 1.0), (0.6, 0.9), (0.55, 0.8), (0.58, 0.7)]):
+        early.on_epoch_end(epoch, {"val_score": score, "val_loss": loss})
+    assert model.stop_training is stops
 
 
 def test_replica_batch_size_gives_every_replica_a_share_of_every_batch():
@@ -103,6 +149,18 @@ def test_tiny_model_learns_and_its_run_folder_is_complete(synthetic_data_dir, tm
     for key in ("val_score", "val_score_tta", "val_score_tta_threshold"):
         assert 0.0 <= metrics[key] <= 1.0
     assert {"val_score", "val_loss", "learning_rate", "train_seconds"} <= set(result.history[0])
+    # The kept model is the epoch with the best validation score, and scores as it did then.
+    scores = [row["val_score"] for row in result.history]
+    assert metrics["monitor"] == "val_score" and metrics["best_epoch"] == int(np.argmax(scores)) + 1
+    assert metrics["val_score"] == pytest.approx(max(scores), abs=1e-6)
+
+
+def test_a_val_loss_monitor_keeps_the_lowest_validation_loss(synthetic_data_dir, tmp_path):
+    result = train(tiny_config(synthetic_data_dir, epochs=3, monitor="val_loss"), run_root=tmp_path)
+    val_losses = [row["val_loss"] for row in result.history]
+    assert result.metrics["best_epoch"] == int(np.argmin(val_losses)) + 1
+    best = result.history[result.metrics["best_epoch"] - 1]
+    assert result.metrics["val_score"] == pytest.approx(best["val_score"], abs=1e-6)
 
 
 def test_saved_model_reloads_with_identical_predictions(synthetic_data_dir, tmp_path):
