@@ -10,7 +10,8 @@ the model's counted training FLOPs reach.
     python -m benchmarks.throughput --only baseline,xla --epochs 5
     python -m benchmarks.throughput --quick         # a tiny model and a few steps: checks the script works
 
-The table goes to stdout, the numbers to build/bench/throughput-<UTC time>.json.
+The table goes to stdout, the numbers to a new build/bench/throughput-<UTC time>.json and to
+build/bench/latest-throughput.json.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks.train_bench import matmul_fraction
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT_DIR = REPO_ROOT / "build" / "bench"
+LATEST_FILE = "latest-throughput.json"
 TRAIN_FLOPS_FACTOR = 3  # forward convolutions plus the two backward products of the same size
 
 
@@ -91,11 +95,6 @@ def select_variants(only: str, quick: bool = False) -> list[Variant]:
     return [replace(known[name], **QUICK) if quick else known[name] for name in names]
 
 
-def matmul_fraction(images_per_s: float, train_flops_per_image: float, matmul_gflops: float) -> float:
-    """The share of the dense matmul rate that training at images_per_s achieves."""
-    return images_per_s * train_flops_per_image / (matmul_gflops * 1e9)
-
-
 def format_table(rows: list[dict[str, Any]], matmul_gflops: float, quick: bool = False) -> str:
     """One line per variant: images/s, relative to the baseline, matmul fraction, and what changed."""
     base = next((row["train_images_per_s"] for row in rows if row["name"] == "baseline"), None)
@@ -136,18 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    from benchmarks.train_bench import cpu_info, measure_matmul_gflops
+    from benchmarks.train_bench import cpu_info, measure_matmul_gflops, write_report
 
     matmul_gflops = measure_matmul_gflops()
     print("\n" + format_table(rows, matmul_gflops, args.quick))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    path = out / f"throughput-{stamp}.json"
     report = {"variants": rows, "matmul_gflops": matmul_gflops, "cpu": cpu_info(), "quick": args.quick,
-              "epochs": args.epochs, "steps": args.steps, "finished_at": stamp}
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nWrote {path}")
+              "epochs": args.epochs, "steps": args.steps,
+              "finished_at": datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")}
+    path = write_report(report, args.out, prefix="throughput", latest=LATEST_FILE)
+    print(f"\nWrote {path} and {path.parent / LATEST_FILE}")
     return 0
 
 

@@ -173,19 +173,24 @@ def median_train_rate(history: list[dict[str, float]], n_train: int) -> float:
     return float(statistics.median(rates[1:] or rates))
 
 
+def matmul_fraction(images_per_s: float, train_flops_per_image: float, matmul_gflops: float) -> float:
+    """The share of the dense matmul rate that training at images_per_s achieves."""
+    return images_per_s * train_flops_per_image / (matmul_gflops * 1e9)
+
+
 def pipeline_summary(result: dict[str, Any], matmul_gflops: float, original_best: float | None) -> dict[str, Any]:
     """The six reported numbers of one contender, from what its subprocess measured."""
     history = result["history"]
     targets = {target: seconds_to_score(history, float(target)) for target in SCORE_TARGETS}
     targets[ORIGINAL_BEST] = None if original_best is None else seconds_to_score(history, original_best)
-    achieved_flops = result["train_images_per_s"] * result["train_flops_per_image"]
     return {
         "train_images_per_s": result["train_images_per_s"],
         "infer_images_per_s": result["infer_images_per_s"],
         "peak_rss_mib": result["peak_rss_mib"],
         "seconds_to_score": targets,
         "best_score": max(row["score"] for row in history),
-        "matmul_fraction": achieved_flops / (matmul_gflops * 1e9),
+        "matmul_fraction": matmul_fraction(result["train_images_per_s"], result["train_flops_per_image"],
+                                           matmul_gflops),
     }
 
 
@@ -257,19 +262,26 @@ def _seconds_text(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}"
 
 
-def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
-    """Write the report to a new bench-<UTC time>.json under out_dir and to latest.json; return the new file."""
+def write_report(report: dict[str, Any], out_dir: str | Path, prefix: str = "bench",
+                 latest: str = LATEST_FILE) -> Path:
+    """Write the report to a new <prefix>-<UTC time>.json under out_dir (never an existing file) and to latest."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    path, number = out / f"bench-{stamp}.json", 2
-    while path.exists():
-        path, number = out / f"bench-{stamp}-{number}.json", number + 1
     text = json.dumps(report, indent=2) + "\n"
-    path.write_text(text)
-    latest_tmp = out / (LATEST_FILE + ".tmp")
+    for number in range(1, 1000):
+        path = out / (f"{prefix}-{stamp}.json" if number == 1 else f"{prefix}-{stamp}-{number}.json")
+        try:
+            with path.open("x") as handle:  # "x": fails rather than overwrite, even against a concurrent writer
+                handle.write(text)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise RuntimeError(f"could not find a new report name for {prefix}-{stamp} under {out}")
+    latest_tmp = out / (latest + ".tmp")
     latest_tmp.write_text(text)
-    os.replace(latest_tmp, out / LATEST_FILE)
+    os.replace(latest_tmp, out / latest)
     return path
 
 

@@ -210,6 +210,7 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "LEARNING_RATE": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
                       "must be a positive number, e.g. 0.001"),
     "LOSS": _choice("bce", "dice", "bce_dice", "lovasz"),
+    "MONITOR": _choice("val_score", "val_loss"),
     "SIZING": _choice("pad", "resize"),
     "MIXED_PRECISION": _choice("auto", "on", "off"),
     "DISTRIBUTE": _choice("none", "mirrored", "multiworker"),

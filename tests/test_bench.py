@@ -159,6 +159,13 @@ def test_write_report_adds_a_new_file_each_time_and_updates_latest(tmp_path):
     second = bench.write_report({"run": 2}, tmp_path / "bench")
     assert first != second and json.loads(first.read_text()) == {"run": 1}
     assert json.loads((tmp_path / "bench" / "latest.json").read_text()) == {"run": 2}
+    # Reports written within the same second get numbered names; none replaces another.
+    named = [bench.write_report({"run": i}, tmp_path / "bench", prefix="throughput", latest="latest-throughput.json")
+             for i in range(3)]
+    assert len(set(named)) == 3 and all(path.name.startswith("throughput-") for path in named)
+    assert [json.loads(path.read_text())["run"] for path in named] == [0, 1, 2]
+    assert json.loads((tmp_path / "bench" / "latest-throughput.json").read_text()) == {"run": 2}
+    assert json.loads(first.read_text()) == {"run": 1}
 
 
 def test_peak_rss_is_a_plausible_number_of_mib():

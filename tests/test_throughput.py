@@ -40,7 +40,9 @@ def test_bad_counts_are_refused(option):
 
 
 def test_matmul_fraction_and_table_relative_to_the_baseline():
-    assert throughput.matmul_fraction(20.0, 4e9, 200.0) == pytest.approx(0.4)
+    from benchmarks.train_bench import matmul_fraction
+
+    assert matmul_fraction(20.0, 4e9, 200.0) == pytest.approx(0.4)
     rows = [{"name": "baseline", "what": "base", "train_images_per_s": 20.0, "train_flops_per_image": 4e9},
             {"name": "xla", "what": "XLA", "train_images_per_s": 5.0, "train_flops_per_image": 4e9}]
     table = throughput.format_table(rows, 200.0).splitlines()
