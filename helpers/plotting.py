@@ -287,8 +287,9 @@ def plot_scores_by_class(classes: np.ndarray, scores: np.ndarray) -> Figure:
     return fig
 
 
-def plot_variant_scores(scores: dict[str, float], noise: float | None = None, title: str = "") -> Figure:
-    """Horizontal bars of one score per training variant; a band of +-noise around the first (the baseline)."""
+def plot_variant_scores(scores: dict[str, float], noise: float | None = None, title: str = "",
+                        no_salt_score: float | None = None) -> Figure:
+    """Bars of one score per variant; a +-noise band around the first (the baseline), a line at no_salt_score."""
     if not scores:
         raise ValueError("plot_variant_scores needs at least one variant")
     names, values = list(scores), [float(value) for value in scores.values()]
@@ -298,6 +299,10 @@ def plot_variant_scores(scores: dict[str, float], noise: float | None = None, ti
     if noise:
         ax.axvspan(values[0] - noise, values[0] + noise, color="tab:orange", alpha=0.2,
                    label=f"baseline +- {noise:.3f} (seed-to-seed difference)")
+    if no_salt_score is not None:
+        ax.axvline(no_salt_score, color="black", linestyle="--", linewidth=1,
+                   label=f"predicting no salt anywhere ({no_salt_score:.3f})")
+    if noise or no_salt_score is not None:
         ax.legend(fontsize=8, loc="lower right")
     for row, value in enumerate(values):
         ax.text(value, row, f" {value:.3f}", va="center", fontsize=8)

@@ -203,3 +203,6 @@ def test_variant_scores_draw_a_bar_per_variant_and_the_noise_band():
     assert "0.020" in ax.get_legend().get_texts()[0].get_text()
     with pytest.raises(ValueError, match="at least one"):
         plot_variant_scores({})
+    marked = plot_variant_scores({"baseline": 0.1, "dice": 0.2}, no_salt_score=0.38).axes[0]
+    assert [list(line.get_xdata()) for line in marked.get_lines()] == [[0.38, 0.38]]
+    assert "no salt" in marked.get_legend().get_texts()[0].get_text()
