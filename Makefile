@@ -10,7 +10,7 @@ ARGS ?=
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS="-k rle"
 PYTEST_ARGS ?=
 
-.PHONY: course test bench bench-full bench-throughput lab clean
+.PHONY: course test bench bench-full bench-throughput bench-layers lab clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version)'
@@ -35,6 +35,10 @@ bench-full: $(STAMP)
 # What limits training speed: one change at a time (XLA, bfloat16, batch, size, threads, oneDNN, input pipeline)
 bench-throughput: $(STAMP)
 	$(BIN)/python -m benchmarks.throughput $(ARGS)
+
+# Where a training step's time goes: every layer of the U-Net timed alone, grouped by kind
+bench-layers: $(STAMP)
+	$(BIN)/python -m benchmarks.layer_profile $(ARGS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -26,12 +26,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.train_bench import matmul_fraction
+from benchmarks.train_bench import TRAIN_FLOPS_FACTOR, matmul_fraction
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT_DIR = REPO_ROOT / "build" / "bench"
 LATEST_FILE = "latest-throughput.json"
-TRAIN_FLOPS_FACTOR = 3  # forward convolutions plus the two backward products of the same size
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ VAL_FRACTION = 0.1
 
 QUICK_N_IMAGES, QUICK_EPOCHS = 128, 3  # two timed epochs after the warm-up one
 FULL_N_IMAGES, FULL_EPOCHS = 0, 50  # 0 images means all of them
-DEFAULT_PATIENCE = 10  # epochs without a lower val_loss before stopping, as in both recipes
+DEFAULT_PATIENCE = 10  # epochs without improvement before stopping (of val_loss, or the course's monitor)
 
 # Training FLOPs per image = 3 x the forward convolution FLOPs: the forward product, plus the two
 # backward products of the same size (gradient with respect to the input and to the kernel).
@@ -459,7 +459,7 @@ def _run_course(settings: dict[str, Any]) -> dict[str, Any]:
 
     from helpers.device import setup_device
     from helpers.pipeline import make_dataset
-    from helpers.training import TrainConfig, build_and_compile, prepare_data
+    from helpers.training import MONITOR_MODES, TrainConfig, build_and_compile, prepare_data
 
     # The defaults, with the shared split's seed and fraction spelled out so the split cannot drift.
     config = TrainConfig(data_dir=settings["data_dir"], n_images=settings["n_images"], epochs=settings["epochs"],
@@ -479,7 +479,8 @@ def _run_course(settings: dict[str, Any]) -> dict[str, Any]:
     callbacks = [recorder,
                  keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor,
                                                    patience=config.reduce_lr_patience, min_lr=config.min_lr),
-                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)]
+                 keras.callbacks.EarlyStopping(monitor=config.monitor, mode=MONITOR_MODES[config.monitor],
+                                               patience=config.early_stopping_patience)]
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0)
     described = (f"{setup.summary()}, tf.data, batch {global_batch}, {config.img_size}x{config.img_size} "
                  f"{config.sizing}, augment {config.augment}")
@@ -545,15 +546,16 @@ def _make_epoch_recorder(validation: _Validation, label: str, epochs: int) -> An
             return time.perf_counter() - self._started
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
             train_seconds = self._train_seconds if self._train_seconds is not None else self._training_done()
             started = time.perf_counter()
             probabilities = self.model.predict(validation.images, batch_size=validation.batch_size, verbose=0)
             native = validation.sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
             score = competition_score(validation.masks_native, native, threshold=SCORE_THRESHOLD)
+            if logs is not None:
+                logs["val_score"] = score  # for an early stopping that follows the score (the recorder runs first)
             row = {"epoch": epoch + 1, "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - started,
-                   "score": score, "loss": float(logs.get("loss", np.nan)),
-                   "val_loss": float(logs.get("val_loss", np.nan))}
+                   "score": score, "loss": float((logs or {}).get("loss", np.nan)),
+                   "val_loss": float((logs or {}).get("val_loss", np.nan))}
             self.history.append(row)
             print(f"[{label}] epoch {row['epoch']:3d}/{epochs}  loss {row['loss']:.4f}  "
                   f"val_loss {row['val_loss']:.4f}  score {score:.4f}  train {train_seconds:.1f}s  "

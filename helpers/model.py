@@ -145,7 +145,7 @@ def receptive_field(depth: int, convs_per_block: int = 2) -> int:
     return field + convs_per_block * (KERNEL_SIZE - 1) * jump
 
 
-def _conv_multiply_adds(layer: layers.Layer) -> int:
+def conv_multiply_adds(layer: layers.Layer) -> int:
     """Multiply-adds of one Conv2D / Conv2DTranspose layer for one image (biases not counted)."""
     kernel_height, kernel_width = layer.kernel_size
     if isinstance(layer, layers.Conv2DTranspose):
@@ -164,4 +164,4 @@ def conv_flops_per_image(model: keras.Model) -> int:
     about 3x this (forward, plus two products of the same size in the backward pass).
     """
     conv_layers = [layer for layer in model.layers if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose))]
-    return 2 * sum(int(_conv_multiply_adds(layer)) for layer in conv_layers)
+    return 2 * sum(int(conv_multiply_adds(layer)) for layer in conv_layers)
