@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -183,8 +184,13 @@ def _full_scale(path: Path, pixels: np.ndarray) -> float:
 def _load_parallel(read: Callable[[str], _T], ids: list[str], label: str, progress: bool) -> list[_T]:
     """Apply read to every id on a few threads (PNG decoding releases the GIL), with a progress bar."""
     workers = min(8, (os.cpu_count() or 1) + 2)
+    # A bar redraws itself with carriage returns: fine on a terminal, a smear in a log file or a pipe.
+    bar = progress and sys.stderr.isatty()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(read, ids), total=len(ids), desc=label, disable=not progress, leave=False))
+        loaded = list(tqdm(pool.map(read, ids), total=len(ids), desc=label, disable=not bar, leave=False))
+    if progress and not bar:
+        print(f"{label}: {len(loaded)} loaded", file=sys.stderr, flush=True)
+    return loaded
 
 
 # ----------------------------------------------------------------------------- folder checks

@@ -108,7 +108,9 @@ def test_load_train_rejects_bad_n_images(tiny_dir: Path, n_images: object) -> No
 
 def test_load_train_shows_progress(tiny_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     load_train(tiny_dir, progress=True)
-    assert "train images" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # Not a terminal here (as in a log file): one line per set, no carriage-return bar.
+    assert f"train images: {N_TINY} loaded" in err and "\r" not in err
 
 
 def test_load_train_without_csv_files(tiny_dir: Path) -> None:
