@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (run_dir / METRICS_FILE).exists():
         parser.error(f"--run-dir {run_dir} holds no finished run (no {METRICS_FILE}); let the training finish")
     config = TrainConfig.from_json(json.loads((run_dir / CONFIG_FILE).read_text()))
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
     config.data_dir, config.progress = args.data_dir, False
     data = prepare_data(config, progress=False)  # the run's own seeded split
     truth = data["val_masks_native"]
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     for name, figure in (
-        ("real_run_learning_curves", plot_learning_curves(read_history(run_dir))),
+        ("real_run_learning_curves", plot_learning_curves(read_history(run_dir), best_epoch=metrics["best_epoch"])),
         ("real_run_threshold_sweep", plot_threshold_sweep(thresholds, sweep, chosen)),
         ("real_run_scores_by_coverage", plot_scores_by_class(classes, per_image)),
     ):
