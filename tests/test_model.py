@@ -173,3 +173,35 @@ def test_save_and_reload_keras_format_gives_identical_predictions(tmp_path) -> N
     reloaded = keras.models.load_model(path)
     np.testing.assert_array_equal(np.asarray(reloaded(images, training=False)), before)
     assert [layer.name for layer in reloaded.layers] == [layer.name for layer in model.layers]
+
+
+def test_fused_batch_norm_matches_keras_batch_norm_and_reloads(tmp_path):
+    import tensorflow as tf
+
+    from helpers.model import FusedBatchNormalization
+
+    x = tf.random.stateless_uniform((8, 16, 16, 4), seed=(1, 2)) * 3 + 1
+    weights = tf.random.stateless_normal((8, 16, 16, 4), seed=(3, 4))
+    plain, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
+    plain(x), fused(x)
+    plain.set_weights([w + 0.1 * i for i, w in enumerate(plain.get_weights())])
+    fused.set_weights(plain.get_weights())
+    gradients = []
+    for layer in (plain, fused):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True) * weights)
+        gradients.append(tape.gradient(loss, [x, *layer.trainable_variables]))
+    for a, b in zip(*gradients):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    for a, b in zip(plain.get_weights(), fused.get_weights()):  # moving mean and variance updated alike
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(plain(x, training=False), fused(x, training=False), rtol=1e-5, atol=1e-5)
+
+    model = build_unet(32, base_filters=4, depth=2, fused_batch_norm=True)
+    assert count_parameters(model) == count_parameters(build_unet(32, base_filters=4, depth=2))
+    assert any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)
+    model.save(tmp_path / "fused.keras")
+    reloaded = keras.models.load_model(tmp_path / "fused.keras")
+    batch = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
+    np.testing.assert_allclose(model.predict(batch, verbose=0), reloaded.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
