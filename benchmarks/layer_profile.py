@@ -22,13 +22,10 @@ import sys
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from benchmarks.train_bench import TRAIN_FLOPS_FACTOR, cpu_info, measure_matmul_gflops, write_report
+from benchmarks.train_bench import DEFAULT_OUT_DIR, TRAIN_FLOPS_FACTOR, cpu_info, measure_matmul_gflops, write_report
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT_DIR = REPO_ROOT / "build" / "bench"
 LATEST_FILE = "latest-layer-profile.json"
 QUICK = {"img_size": 32, "base_filters": 4, "depth": 2, "batch_size": 8, "repeats": 3}
 
@@ -107,16 +104,17 @@ def time_layer(layer: Any, batch_size: int, repeats: int, needs_input_gradient: 
     """Median seconds of one forward (training mode) and backward pass of a fresh copy of layer."""
     import tensorflow as tf
 
-    inputs = layer.input if isinstance(layer.input, list) else [layer.input]
+    several = isinstance(layer.input, list)  # Concatenate takes a list of tensors
+    inputs = layer.input if several else [layer.input]
     tensors = [tf.random.uniform((batch_size, *t.shape[1:]), dtype=tf.float32, seed=i) for i, t in enumerate(inputs)]
     copy = layer.__class__.from_config(layer.get_config())
-    copy(tensors if isinstance(layer.input, list) else tensors[0])  # builds the weights
+    copy(tensors if several else tensors[0])  # builds the weights
 
     @tf.function
     def step(values):
         with tf.GradientTape() as tape:
             tape.watch(values)
-            output = copy(values if isinstance(layer.input, list) else values[0], training=True)
+            output = copy(values if several else values[0], training=True)
             loss = tf.reduce_sum(output)
         targets = (list(values) if needs_input_gradient else []) + copy.trainable_variables
         return tape.gradient(loss, targets) if targets else [output]
@@ -127,7 +125,7 @@ def time_layer(layer: Any, batch_size: int, repeats: int, needs_input_gradient: 
     for _ in range(repeats):
         started = time.perf_counter()
         results = step(tensors)
-        _ = [float(tf.reduce_sum(r[..., :1])) for r in results[:1]]  # wait for the results
+        float(tf.reduce_sum(results[0][..., :1]))  # fetching a value waits for the step to finish
         seconds.append(time.perf_counter() - started)
     return statistics.median(seconds)
 

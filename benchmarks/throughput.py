@@ -26,10 +26,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.train_bench import TRAIN_FLOPS_FACTOR, matmul_fraction
+from benchmarks.train_bench import (
+    DEFAULT_OUT_DIR,
+    TRAIN_FLOPS_FACTOR,
+    cpu_info,
+    matmul_fraction,
+    measure_matmul_gflops,
+    run_child,
+    write_report,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT_DIR = REPO_ROOT / "build" / "bench"
 LATEST_FILE = "latest-throughput.json"
 
 
@@ -113,8 +119,6 @@ def format_table(rows: list[dict[str, Any]], matmul_gflops: float, quick: bool =
 
 def run_variant(variant: Variant, epochs: int, steps: int) -> dict[str, Any]:
     """Measure one variant in a fresh Python process with its own environment."""
-    from benchmarks.train_bench import run_child
-
     arguments = ["--child", json.dumps(asdict(variant)), "--epochs", str(epochs), "--steps", str(steps)]
     return run_child("benchmarks.throughput", arguments, f"variant {variant.name}", env=variant.env)
 
@@ -137,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    from benchmarks.train_bench import cpu_info, measure_matmul_gflops, write_report
-
     matmul_gflops = measure_matmul_gflops()
     print("\n" + format_table(rows, matmul_gflops, args.quick))
     report = {"variants": rows, "matmul_gflops": matmul_gflops, "cpu": cpu_info(), "quick": args.quick,

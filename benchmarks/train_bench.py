@@ -546,16 +546,16 @@ def _make_epoch_recorder(validation: _Validation, label: str, epochs: int) -> An
             return time.perf_counter() - self._started
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs if logs is not None else {}  # the same dict the later callbacks read
             train_seconds = self._train_seconds if self._train_seconds is not None else self._training_done()
             started = time.perf_counter()
             probabilities = self.model.predict(validation.images, batch_size=validation.batch_size, verbose=0)
             native = validation.sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
             score = competition_score(validation.masks_native, native, threshold=SCORE_THRESHOLD)
-            if logs is not None:
-                logs["val_score"] = score  # for an early stopping that follows the score (the recorder runs first)
+            logs["val_score"] = score  # for an early stopping that follows the score (the recorder runs first)
             row = {"epoch": epoch + 1, "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - started,
-                   "score": score, "loss": float((logs or {}).get("loss", np.nan)),
-                   "val_loss": float((logs or {}).get("val_loss", np.nan))}
+                   "score": score, "loss": float(logs.get("loss", np.nan)),
+                   "val_loss": float(logs.get("val_loss", np.nan))}
             self.history.append(row)
             print(f"[{label}] epoch {row['epoch']:3d}/{epochs}  loss {row['loss']:.4f}  "
                   f"val_loss {row['val_loss']:.4f}  score {score:.4f}  train {train_seconds:.1f}s  "

@@ -227,6 +227,8 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
     from helpers.metrics import competition_score
 
     val_images, val_masks_native, val_batch = validation
+    # Runs saved before MONITOR existed kept their best val_loss under its own name.
+    saved_best = state.get("best_value", state.get("best_val_loss")) if state else math.nan
 
     class ValidationScore(keras.callbacks.Callback):
         """Adds the competition score of the validation set at 101x101 to the epoch's logs."""
@@ -259,7 +261,7 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
             super().on_train_begin(logs)
             if state:
                 self.wait, self.best_epoch = state["stop_wait"], state["best_epoch"]
-                self.best = state.get("best_value", state.get("best_val_loss"))
+                self.best = saved_best
 
     reduce_lr = ResumableReduceLR(monitor="val_loss", mode="min", factor=config.reduce_lr_factor,
                                   patience=config.reduce_lr_patience, min_lr=config.min_lr, verbose=0)
@@ -273,7 +275,7 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
         def __init__(self):
             super().__init__()
             self.history = read_history(run_dir)
-            self.best = state.get("best_value", state.get("best_val_loss")) if state else math.nan
+            self.best = saved_best
             self.best_epoch = state["best_epoch"] if state else -1
 
         def on_epoch_end(self, epoch, logs=None):
