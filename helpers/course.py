@@ -31,6 +31,7 @@ KERNEL_NAME = "python3"
 # finishes on a laptop CPU in under an hour. The notebooks' own defaults make the full runs.
 COURSE_DEFAULTS: dict[str, Any] = {
     "EPOCHS": 10,
+    "FINETUNE_EPOCHS": 3,
     "N_IMAGES": 1000,
     "IMG_SIZE": 112,
     "BATCH_SIZE": 32,
@@ -197,6 +198,10 @@ def _folder_rule(value: Any) -> bool:
     return isinstance(value, (str, Path)) and (str(value) == "" or Path(value).expanduser().is_dir())
 
 
+_POSITIVE_NUMBER = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+                    "must be a positive number, e.g. 0.001")
+_LOSS_CHOICE = _choice("bce", "dice", "bce_dice", "lovasz")
+
 PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "EPOCHS": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 2 for a smoke run"),
     "BATCH_SIZE": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 32"),
@@ -207,9 +212,11 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "DEPTH": (lambda v: _is_int(v) and 1 <= v <= 6, "must be an integer from 1 to 6"),
     "IMG_SIZE": (lambda v: _is_int(v) and v > 0 and v % 16 == 0,
                  "must be a positive multiple of 16 (the U-Net halves it four times), e.g. 112 or 128"),
-    "LEARNING_RATE": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
-                      "must be a positive number, e.g. 0.001"),
-    "LOSS": _choice("bce", "dice", "bce_dice", "lovasz"),
+    "LEARNING_RATE": _POSITIVE_NUMBER,
+    "LOSS": _LOSS_CHOICE,
+    "FINETUNE_EPOCHS": (lambda v: _is_int(v) and v >= 0, "must be an integer >= 0 (0 skips the second stage)"),
+    "FINETUNE_LEARNING_RATE": _POSITIVE_NUMBER,
+    "FINETUNE_LOSS": _LOSS_CHOICE,
     "MONITOR": _choice("val_score", "val_loss"),
     "SIZING": _choice("pad", "resize"),
     "MIXED_PRECISION": _choice("auto", "on", "off"),

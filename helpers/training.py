@@ -22,10 +22,20 @@ BEST_MODEL_FILE = "best.keras"
 LAST_MODEL_FILE = "last.keras"
 METRICS_FILE = "metrics.json"
 FIGURES_DIR = "figures"
+FINE_TUNED_DIR = "fine_tuned"  # a run's second stage (notebook 04): a run folder of its own inside the first's
 
 
 MONITOR_MODES = {"val_score": "max", "val_loss": "min"}
 """What a run may select its best epoch by, and whether higher or lower is better."""
+
+FINE_TUNE_LOSS = "lovasz"
+FINE_TUNE_LEARNING_RATE = 1e-4
+"""The second stage's recipe: the loss of the challenge's top solutions, at the first stage's lowered rate."""
+
+SPLIT_FIELDS = ("n_images", "val_fraction", "seed")
+"""Config fields that, with the data folder, decide which images a run trains and validates on."""
+WEIGHT_FIELDS = ("base_filters", "depth", "batch_norm", "single_conv_blocks")
+"""Config fields that decide the network's weights, so a run can only start from a run that shares them."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -59,6 +69,9 @@ class TrainConfig:
     monitor: str = "val_score"
     augment: bool = True
     seed: int = 0
+    # A finished run folder whose best model starts this run (a fine-tuning stage, e.g. LOSS="lovasz"
+    # after BCE). Its split must be this run's, or its training images would leak into validation.
+    init_from: str = ""
     mixed_precision: str = "auto"  # auto: float16 on GPUs, bfloat16 on CPUs with native bf16, else float32
     jit_compile: str = "auto"  # auto: XLA on GPUs only
     distribute: str = "none"  # none, mirrored or multiworker
@@ -202,6 +215,12 @@ def best_epoch_of(history: list[dict[str, float]], monitor: str = "val_score") -
     if best_index is None:
         raise ValueError(f"no epoch in the history has a finite {monitor}")
     return int(history[best_index].get("epoch", best_index + 1))
+
+
+def final_stage(run_dir: str | Path) -> Path:
+    """The run's fine-tuned second stage when that finished, else the run folder itself."""
+    tuned = Path(run_dir) / FINE_TUNED_DIR
+    return tuned if (tuned / METRICS_FILE).is_file() else Path(run_dir)
 
 
 def find_latest_run(run_root: str | Path) -> Path:
@@ -400,6 +419,44 @@ def build_and_compile(config: TrainConfig, setup) -> Any:
     return model
 
 
+def fine_tune_config(config: TrainConfig, init_from: str | Path, epochs: int, loss: str = FINE_TUNE_LOSS,
+                     learning_rate: float = FINE_TUNE_LEARNING_RATE) -> TrainConfig:
+    """A second stage's config: the same data, split and network, starting from init_from's best model."""
+    return dataclasses.replace(config, init_from=str(init_from), epochs=epochs, loss=loss, learning_rate=learning_rate)
+
+
+def check_init_source(config: TrainConfig, run_dir: str | Path | None) -> Path:
+    """The best model of the INIT_FROM run folder, after checking it shares this run's split and network."""
+    from helpers.data import resolve_data_dir
+
+    source = Path(config.init_from).expanduser()
+    if run_dir and source.resolve() == Path(run_dir).resolve():
+        raise ValueError(f"INIT_FROM {source} is this run's own folder; give the folder of an earlier run")
+    if not (source / CONFIG_FILE).is_file() or not (source / BEST_MODEL_FILE).is_file():
+        raise FileNotFoundError(f"INIT_FROM {source} is not a run folder with {CONFIG_FILE} and {BEST_MODEL_FILE}; "
+                                "give the folder of a finished training run")
+    previous = TrainConfig.from_json(json.loads((source / CONFIG_FILE).read_text()))
+    split_differs = [name for name in SPLIT_FIELDS if getattr(previous, name) != getattr(config, name)]
+    if resolve_data_dir(previous.data_dir).resolve() != resolve_data_dir(config.data_dir).resolve():
+        split_differs.insert(0, "data_dir")
+    if split_differs:
+        raise ValueError(f"INIT_FROM {source} was trained on another split ({', '.join(split_differs)} differ): "
+                         "its training images could be in this run's validation set; use the same "
+                         + ", ".join(("data_dir",) + SPLIT_FIELDS))
+    network_differs = [name for name in WEIGHT_FIELDS if getattr(previous, name) != getattr(config, name)]
+    if network_differs:
+        raise ValueError(f"INIT_FROM {source} has another network ({', '.join(network_differs)} differ); "
+                         "use the same " + ", ".join(WEIGHT_FIELDS))
+    return source / BEST_MODEL_FILE
+
+
+def start_from_run(model: Any, source: Path, config: TrainConfig) -> None:
+    """Copy a run's best weights into a freshly compiled model (its optimizer starts anew)."""
+    model.set_weights(load_model(source).get_weights())
+    if config.progress:
+        print(f"Weights from {source} (loss {config.loss}, learning rate {config.learning_rate:g})", flush=True)
+
+
 def _load_for_resume(run_dir: Path, setup) -> Any:
     """The last completed epoch's model, optimizer state included."""
     with setup.strategy.scope():
@@ -456,6 +513,9 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
     from helpers.pipeline import make_dataset
 
     config.validate()
+    resuming = bool(run_dir) and (Path(run_dir) / STATE_FILE).exists()
+    # Checked before the run folder is written, so a refused source leaves nothing behind.
+    init_source = check_init_source(config, run_dir) if config.init_from and not resuming else None
     run_dir, state = prepare_run_dir(config, run_dir, run_root)
     _write_json_atomic(run_dir / CONFIG_FILE, config.to_json())
     keras.utils.set_random_seed(config.seed)
@@ -471,7 +531,12 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
     train_ds = make_dataset(data["x_train"], data["y_train"], train_batch, training=True, seed=config.seed,
                             augment=config.augment)
     val_ds = make_dataset(data["x_val"], data["y_val"], val_batch, training=False)
-    model = _load_for_resume(run_dir, setup) if state else build_and_compile(config, setup)
+    if state:
+        model = _load_for_resume(run_dir, setup)
+    else:
+        model = build_and_compile(config, setup)
+        if init_source is not None:
+            start_from_run(model, init_source, config)
     initial_epoch = state["completed_epochs"] if state else 0
     callbacks, nan_guard, checkpoint = _make_callbacks(
         config, run_dir, (data["x_val"], data["val_masks_native"], val_batch), data["sizing"], state)

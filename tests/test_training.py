@@ -214,3 +214,65 @@ def test_killed_run_resumes_from_its_last_completed_epoch(synthetic_data_dir, tm
     assert epochs == list(range(1, len(epochs) + 1)) and epochs[-1] == 4
     assert (run_dir / METRICS_FILE).exists()
     assert 0.0 <= result.metrics["val_score"] <= 1.0
+
+
+def test_a_fine_tuning_run_starts_from_the_best_weights_of_an_earlier_run(synthetic_data_dir, tmp_path):
+    from helpers.training import check_init_source, fine_tune_config, load_model
+
+    first_config = tiny_config(synthetic_data_dir, epochs=2)
+    first = train(first_config, run_dir=tmp_path / "bce")
+    config = fine_tune_config(first_config, first.run_dir, epochs=1, learning_rate=1e-9)
+    assert (config.loss, config.epochs, config.init_from) == ("lovasz", 1, str(first.run_dir))
+    assert (config.seed, config.n_images, config.base_filters) == (first_config.seed, first_config.n_images, 4)
+    assert check_init_source(config, tmp_path / "lovasz") == first.run_dir / BEST_MODEL_FILE
+    second = train(config, run_dir=tmp_path / "lovasz")
+    # With a negligible learning rate the weights stay the earlier run's (batch norm statistics aside).
+    kernels = [w for w in first.model.weights if "kernel" in w.path]
+    tuned = {w.path: w for w in load_model(second.run_dir / BEST_MODEL_FILE).weights}
+    for weight in kernels:
+        np.testing.assert_allclose(np.asarray(tuned[weight.path]), np.asarray(weight), atol=1e-6)
+    assert json.loads((second.run_dir / "config.json").read_text())["init_from"] == str(first.run_dir)
+    assert (first.run_dir / METRICS_FILE).exists()  # the source run is read, never changed
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"seed": 1}, "another split.*seed"),
+    ({"n_images": 64}, "another split.*n_images"),
+    ({"val_fraction": 0.2}, "another split.*val_fraction"),
+    ({"base_filters": 8}, "another network.*base_filters"),
+    ({"depth": 3}, "another network.*depth"),
+])
+def test_fine_tuning_refuses_a_run_with_another_split_or_network(synthetic_data_dir, tmp_path, change, message):
+    from helpers.training import CONFIG_FILE, check_init_source
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / CONFIG_FILE).write_text(json.dumps(tiny_config(synthetic_data_dir).to_json()))
+    (source / BEST_MODEL_FILE).write_bytes(b"")
+    config = tiny_config(synthetic_data_dir, init_from=str(source), **change)
+    with pytest.raises(ValueError, match=f"INIT_FROM .*{message}"):
+        check_init_source(config, tmp_path / "new")
+    with pytest.raises(ValueError, match="INIT_FROM"):
+        train(config, run_dir=tmp_path / "new")
+    assert not (tmp_path / "new").exists()  # refused before anything was written
+
+
+def test_fine_tuning_refuses_a_folder_that_is_not_a_run_or_is_its_own(synthetic_data_dir, tmp_path):
+    from helpers.training import check_init_source
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"INIT_FROM .*empty.*not a run folder"):
+        check_init_source(tiny_config(synthetic_data_dir, init_from=str(tmp_path / "empty")), None)
+    with pytest.raises(ValueError, match="INIT_FROM .*own folder"):
+        check_init_source(tiny_config(synthetic_data_dir, init_from=str(tmp_path / "empty")), tmp_path / "empty")
+
+
+def test_the_final_stage_is_the_finished_fine_tuned_run_inside_a_run(tmp_path):
+    from helpers.training import FINE_TUNED_DIR, final_stage
+
+    run = tmp_path / "run"
+    (run / FINE_TUNED_DIR).mkdir(parents=True)
+    assert final_stage(run) == run  # the second stage has not finished
+    (run / FINE_TUNED_DIR / METRICS_FILE).write_text("{}")
+    assert final_stage(run) == run / FINE_TUNED_DIR
+    assert final_stage(run / FINE_TUNED_DIR) == run / FINE_TUNED_DIR
