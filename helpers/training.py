@@ -30,6 +30,7 @@ MONITOR_MODES = {"val_score": "max", "val_loss": "min"}
 
 FINE_TUNE_LOSS = "lovasz"
 FINE_TUNE_LEARNING_RATE = 1e-4
+FINE_TUNE_EPOCHS = 20
 """The second stage's recipe: the loss of the challenge's top solutions, at the first stage's lowered rate."""
 
 SPLIT_FIELDS = ("n_images", "val_fraction", "seed")
@@ -463,6 +464,13 @@ def _load_for_resume(run_dir: Path, setup) -> Any:
         return load_model(run_dir / LAST_MODEL_FILE)
 
 
+def config_differences(config: TrainConfig, run_dir: Path) -> list[str]:
+    """The fields (but epochs and progress) in which config differs from the one saved in run_dir."""
+    previous = TrainConfig.from_json(json.loads((run_dir / CONFIG_FILE).read_text()))
+    return sorted(k for k, v in dataclasses.asdict(config).items()
+                  if getattr(previous, k) != v and k not in ("epochs", "progress"))
+
+
 def prepare_run_dir(config: TrainConfig, run_dir: str | Path | None, run_root: str | Path) -> tuple[Path, dict | None]:
     """A new run folder, or the given one: empty (fresh), unfinished (resume) or finished (refused)."""
     if run_dir is None or str(run_dir) == "":
@@ -475,14 +483,11 @@ def prepare_run_dir(config: TrainConfig, run_dir: str | Path | None, run_root: s
         raise FileExistsError(
             f"RUN_DIR {path} holds a finished run; choose a new RUN_DIR (runs are never overwritten)"
         )
-    saved = path / CONFIG_FILE
-    if saved.exists():
-        previous = TrainConfig.from_json(json.loads(saved.read_text()))
-        differences = {k for k, v in dataclasses.asdict(config).items()
-                       if getattr(previous, k) != v and k not in ("epochs", "progress")}
+    if (path / CONFIG_FILE).exists():
+        differences = config_differences(config, path)
         if differences:
             raise ValueError(
-                f"RUN_DIR {path} holds an interrupted run with a different config ({sorted(differences)}); "
+                f"RUN_DIR {path} holds an interrupted run with a different config ({differences}); "
                 "resume it with the same parameters or choose a new RUN_DIR"
             )
         return path, read_run_state(path)
@@ -624,13 +629,19 @@ def resume(run_dir: str | Path) -> RunResult:
     return train(TrainConfig.from_json(json.loads(saved.read_text())), run_dir=path)
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, str]:
-    """A TrainConfig (every field a --flag), the run folder and the run root from the command line."""
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, str, dict[str, Any]]:
+    """The command line: a TrainConfig (every field a --flag), the run folder, the run root and the second stage."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m helpers.training", description=train.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m helpers.training", description=main.__doc__)
     parser.add_argument("--run-dir", default=None, help="run folder (new, or an interrupted run to resume)")
     parser.add_argument("--run-root", default="runs", help="where new run folders are created")
+    parser.add_argument("--finetune-epochs", type=int, default=FINE_TUNE_EPOCHS,
+                        help=f"most epochs of the second stage, in RUN_DIR/{FINE_TUNED_DIR} "
+                             f"(default {FINE_TUNE_EPOCHS}; 0 skips it)")
+    parser.add_argument("--finetune-loss", default=FINE_TUNE_LOSS, help="the second stage's loss")
+    parser.add_argument("--finetune-learning-rate", type=float, default=FINE_TUNE_LEARNING_RATE,
+                        help="the second stage's initial learning rate")
     for item in dataclasses.fields(TrainConfig):
         flag = "--" + item.name.replace("_", "-")
         if item.type in ("bool", bool):
@@ -640,9 +651,32 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, 
             parser.add_argument(flag, type=kind, default=item.default)
     args = vars(parser.parse_args(argv))
     run_dir, run_root = args.pop("run_dir"), args.pop("run_root")
-    return TrainConfig(**args), run_dir, run_root
+    stage_two = {"epochs": args.pop("finetune_epochs"), "loss": args.pop("finetune_loss"),
+                 "learning_rate": args.pop("finetune_learning_rate")}
+    if stage_two["epochs"] < 0:
+        parser.error(f"--finetune-epochs must be 0 (no second stage) or positive; got {stage_two['epochs']}")
+    return TrainConfig(**args), run_dir, run_root, stage_two
+
+
+def main(argv: list[str] | None = None) -> RunResult:
+    """Train a run (or resume it), then fine-tune its best model in a second stage, as notebook 04 does."""
+    config, run_dir, run_root, stage_two = parse_args(argv)
+    first_done = bool(run_dir) and (Path(run_dir) / METRICS_FILE).exists()
+    if first_done and stage_two["epochs"] > 0:
+        # The first stage finished in an earlier call: go on with (or resume) the second.
+        different = config_differences(config, Path(run_dir))
+        if different:
+            raise ValueError(f"RUN_DIR {run_dir} finished its first stage with a different config "
+                             f"({', '.join(different)}); give the same parameters or a new RUN_DIR")
+        first_dir = Path(run_dir)
+        print(f"{first_dir} finished its first stage; on to the second", flush=True)
+    else:
+        first_dir = train(config, run_dir=run_dir, run_root=run_root).run_dir
+    if stage_two["epochs"] == 0:
+        return RunResult(run_dir=first_dir, history=read_history(first_dir),
+                         metrics=json.loads((first_dir / METRICS_FILE).read_text()))
+    return train(fine_tune_config(config, first_dir, **stage_two), run_dir=first_dir / FINE_TUNED_DIR)
 
 
 if __name__ == "__main__":
-    config, run_dir, run_root = parse_args()
-    train(config, run_dir=run_dir, run_root=run_root)
+    main()

@@ -276,3 +276,27 @@ def test_the_final_stage_is_the_finished_fine_tuned_run_inside_a_run(tmp_path):
     (run / FINE_TUNED_DIR / METRICS_FILE).write_text("{}")
     assert final_stage(run) == run / FINE_TUNED_DIR
     assert final_stage(run / FINE_TUNED_DIR) == run / FINE_TUNED_DIR
+
+
+def test_the_command_line_trains_both_stages_and_goes_on_after_a_finished_first(synthetic_data_dir, tmp_path):
+    from helpers.training import FINE_TUNE_EPOCHS, FINE_TUNED_DIR, main, parse_args
+
+    config, run_dir, run_root, stage_two = parse_args(["--epochs", "3"])
+    assert (config.epochs, run_dir, run_root) == (3, None, "runs")
+    assert stage_two == {"epochs": FINE_TUNE_EPOCHS, "loss": "lovasz", "learning_rate": 1e-4}
+    with pytest.raises(SystemExit):
+        parse_args(["--finetune-epochs", "-1"])
+    run = tmp_path / "run"
+    tiny = ["--data-dir", str(synthetic_data_dir), "--n-images", "96", "--img-size", "32", "--sizing", "resize",
+            "--depth", "2", "--base-filters", "4", "--batch-size", "16", "--epochs", "1", "--progress", "false",
+            "--run-dir", str(run)]
+    first = main([*tiny, "--finetune-epochs", "0"])
+    assert first.run_dir == run and not (run / FINE_TUNED_DIR).exists()
+    with pytest.raises(ValueError, match="first stage with a different config.*learning_rate"):
+        main([*tiny, "--learning-rate", "0.5", "--finetune-epochs", "1"])
+    second = main([*tiny, "--finetune-epochs", "1"])  # the first stage is done: only the second trains
+    assert second.run_dir == run / FINE_TUNED_DIR and len(second.history) == 1
+    saved = json.loads((second.run_dir / "config.json").read_text())
+    assert (saved["loss"], saved["init_from"]) == ("lovasz", str(run))
+    with pytest.raises(FileExistsError, match="fine_tuned holds a finished run"):
+        main([*tiny, "--finetune-epochs", "1"])
