@@ -33,6 +33,7 @@ import numpy as np
 
 from helpers.data import DATA_DIR_ENV, read_image, read_mask, stratified_split
 from helpers.errors import DataError
+from helpers.training import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "tgs-salt"
@@ -47,6 +48,7 @@ SPLIT_SEED = 0
 VAL_FRACTION = 0.1
 
 QUICK_N_IMAGES, QUICK_EPOCHS = 128, 3  # two timed epochs after the warm-up one
+QUICK_FINETUNE_EPOCHS = 1  # the course's second stage, kept working in CI
 FULL_N_IMAGES, FULL_EPOCHS = 0, 50  # 0 images means all of them
 DEFAULT_PATIENCE = 10  # epochs without improvement before stopping (of val_loss, or the course's monitor)
 
@@ -76,7 +78,7 @@ ORIGINAL_REDUCE_LR = {"factor": 0.1, "patience": 5, "min_lr": 1e-5}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line: --quick, --epochs, --n-images, --data-dir, --only, --patience, --out."""
+    """The command line: --quick, --epochs, --n-images, --finetune-epochs, --data-dir, --only, --patience, --out."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.train_bench",
         description="Benchmark the original U-Net training pipeline against the course's on the real TGS data.",
@@ -85,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"CI-sized run: {QUICK_N_IMAGES} images, {QUICK_EPOCHS} epochs (unless given)")
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"most epochs per pipeline (default {FULL_EPOCHS}, quick {QUICK_EPOCHS})")
+    parser.add_argument("--finetune-epochs", type=int, default=None,
+                        help="most epochs of the course's second stage (Lovasz fine-tuning; default "
+                             f"{FINE_TUNE_EPOCHS} as in notebook 04, quick {QUICK_FINETUNE_EPOCHS}, 0 skips it)")
     parser.add_argument("--n-images", type=int, default=None,
                         help=f"labelled images to use, 0 = all (default all, quick {QUICK_N_IMAGES})")
     parser.add_argument("--data-dir", default=None,
@@ -98,9 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--measure-matmul", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ("epochs", "n_images", "patience"):
+    for name in ("epochs", "n_images", "patience", "finetune_epochs"):
         value = getattr(args, name)
-        smallest = 0 if name == "n_images" else 1
+        smallest = 0 if name in ("n_images", "finetune_epochs") else 1
         if value is not None and value < smallest:
             parser.error(f"--{name.replace('_', '-')} must be at least {smallest}, got {value}")
     return args
@@ -130,6 +135,8 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         "quick": bool(args.quick),
         "epochs": args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else FULL_EPOCHS),
         "n_images": args.n_images if args.n_images is not None else (QUICK_N_IMAGES if args.quick else FULL_N_IMAGES),
+        "finetune_epochs": args.finetune_epochs if args.finetune_epochs is not None else (
+            QUICK_FINETUNE_EPOCHS if args.quick else FINE_TUNE_EPOCHS),
         "patience": args.patience,
         "data_dir": str(data_dir.resolve()),
         "seed": SPLIT_SEED,
@@ -166,8 +173,9 @@ def seconds_to_score(history: list[dict[str, float]], target: float) -> float | 
 
 
 def median_train_rate(history: list[dict[str, float]], n_train: int) -> float:
-    """Median training images per second over the epochs after the first (the warm-up: tracing, caches)."""
-    rates = [n_train / row["train_seconds"] for row in history]
+    """Median training images per second over the first stage's epochs after the first (the warm-up)."""
+    # A second stage trains the same network with another loss; its epochs are left out of the rate.
+    rates = [n_train / row["train_seconds"] for row in history if row.get("stage", 1) == 1]
     if not rates:
         raise ValueError("median_train_rate needs at least one epoch of history")
     return float(statistics.median(rates[1:] or rates))
@@ -204,7 +212,8 @@ def build_report(results: dict[str, dict[str, Any]], settings: dict[str, Any], s
     matmul_gflops = measured["matmul_gflops"]
     original_best = max(row["score"] for row in results["original"]["history"]) if "original" in results else None
     first = next(iter(results.values()))
-    used = {key: settings[key] for key in ("quick", "epochs", "patience", "data_dir", "seed", "val_fraction")}
+    used = {key: settings[key] for key in ("quick", "epochs", "finetune_epochs", "patience", "data_dir", "seed",
+                                           "val_fraction")}
     used.update({
         "n_images": first["n_train"] + first["n_val"],
         "n_images_requested": settings["n_images"],
@@ -237,7 +246,8 @@ def format_table(report: dict[str, Any]) -> str:
         f"Machine: {cpu['model']} ({cpu['cores']} cores) | device: {report['device']} | "
         f"dense float32 matmul {report['matmul_gflops']:.1f} GFLOP/s",
         f"Data: {settings['n_images']} images ({settings['n_train']} train / {settings['n_val']} val), "
-        f"up to {settings['epochs']} epochs, patience {settings['patience']}"
+        f"up to {settings['epochs']} epochs (course: then up to {settings['finetune_epochs']} of fine-tuning), "
+        f"patience {settings['patience']}"
         + (" [quick]" if settings["quick"] else ""),
     ]
     for name, details in settings["pipelines"].items():
@@ -306,6 +316,7 @@ def run_contender(name: str, settings: dict[str, Any], measure_matmul: bool) -> 
     arguments = [
         "--child", name, "--data-dir", settings["data_dir"], "--n-images", str(settings["n_images"]),
         "--epochs", str(settings["epochs"]), "--patience", str(settings["patience"]),
+        "--finetune-epochs", str(settings["finetune_epochs"]),
     ] + (["--measure-matmul"] if measure_matmul else [])
     return run_child("benchmarks.train_bench", arguments, f"the {name} pipeline")
 
@@ -356,7 +367,7 @@ class _Validation:
 def child_main(args: argparse.Namespace) -> int:
     """Run one contender (the --child subprocess) and write its measurements as JSON to --child-out."""
     settings = {"data_dir": args.data_dir, "n_images": args.n_images, "epochs": args.epochs,
-                "patience": args.patience}
+                "patience": args.patience, "finetune_epochs": args.finetune_epochs}
     result = _run_original(settings) if args.child == "original" else _run_course(settings)
     result["peak_rss_mib"] = peak_rss_mib()
     if args.measure_matmul:
@@ -459,7 +470,7 @@ def _run_course(settings: dict[str, Any]) -> dict[str, Any]:
 
     from helpers.device import setup_device
     from helpers.pipeline import make_dataset
-    from helpers.training import MONITOR_MODES, TrainConfig, build_and_compile, prepare_data
+    from helpers.training import MONITOR_MODES, TrainConfig, build_and_compile, fine_tune_config, prepare_data
 
     # The defaults, with the shared split's seed and fraction spelled out so the split cannot drift.
     config = TrainConfig(data_dir=settings["data_dir"], n_images=settings["n_images"], epochs=settings["epochs"],
@@ -476,14 +487,26 @@ def _run_course(settings: dict[str, Any]) -> dict[str, Any]:
     model = build_and_compile(config, setup)
     validation = _Validation(data["x_val"], data["val_masks_native"], data["sizing"], config.batch_size)
     recorder = _make_epoch_recorder(validation, "course", config.epochs)
-    callbacks = [recorder,
-                 keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor,
-                                                   patience=config.reduce_lr_patience, min_lr=config.min_lr),
-                 keras.callbacks.EarlyStopping(monitor=config.monitor, mode=MONITOR_MODES[config.monitor],
-                                               patience=config.early_stopping_patience)]
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0)
+
+    def schedule() -> list[Any]:
+        return [recorder,
+                keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor,
+                                                  patience=config.reduce_lr_patience, min_lr=config.min_lr),
+                keras.callbacks.EarlyStopping(monitor=config.monitor, mode=MONITOR_MODES[config.monitor],
+                                              patience=config.early_stopping_patience)]
+
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=schedule(), verbose=0)
+    if settings["finetune_epochs"] > 0:
+        # The second stage as helpers.training builds it: a fresh model and optimizer with the Lovasz
+        # loss, started from the first stage's best epoch; its epochs count on in the same history.
+        tuned_config = fine_tune_config(config, "(the first stage)", settings["finetune_epochs"])
+        model = build_and_compile(tuned_config, setup)
+        model.set_weights(recorder.best_weights)
+        recorder.start_stage(2, settings["finetune_epochs"])
+        model.fit(train_ds, validation_data=val_ds, epochs=tuned_config.epochs, callbacks=schedule(), verbose=0)
     described = (f"{setup.summary()}, tf.data, batch {global_batch}, {config.img_size}x{config.img_size} "
-                 f"{config.sizing}, augment {config.augment}")
+                 f"{config.sizing}, augment {config.augment}, {config.loss}"
+                 + (f" then {FINE_TUNE_LOSS} fine-tuning" if settings["finetune_epochs"] > 0 else ""))
     return _measurements(model, recorder.history, validation, len(data["train_idx"]),
                          [data["dataset"].ids[i] for i in data["val_idx"]], described)
 
@@ -531,6 +554,12 @@ def _make_epoch_recorder(validation: _Validation, label: str, epochs: int) -> An
         def __init__(self) -> None:
             super().__init__()
             self.history: list[dict[str, float]] = []
+            self.best_weights: list[np.ndarray] | None = None  # of the best-scoring epoch so far
+            self.stage, self._epochs, self._first_epoch = 1, epochs, 0
+
+        def start_stage(self, stage: int, epochs: int) -> None:
+            """Number the next fit's epochs on from this one's, as stage `stage` of `epochs` epochs."""
+            self.stage, self._epochs, self._first_epoch = stage, epochs, len(self.history)
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._train_seconds: float | None = None
@@ -553,11 +582,14 @@ def _make_epoch_recorder(validation: _Validation, label: str, epochs: int) -> An
             native = validation.sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
             score = competition_score(validation.masks_native, native, threshold=SCORE_THRESHOLD)
             logs["val_score"] = score  # for an early stopping that follows the score (the recorder runs first)
-            row = {"epoch": epoch + 1, "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - started,
-                   "score": score, "loss": float(logs.get("loss", np.nan)),
-                   "val_loss": float(logs.get("val_loss", np.nan))}
+            if not self.history or score > max(row["score"] for row in self.history):
+                self.best_weights = self.model.get_weights()
+            row = {"epoch": self._first_epoch + epoch + 1, "stage": self.stage, "train_seconds": train_seconds,
+                   "eval_seconds": time.perf_counter() - started, "score": score,
+                   "loss": float(logs.get("loss", np.nan)), "val_loss": float(logs.get("val_loss", np.nan))}
             self.history.append(row)
-            print(f"[{label}] epoch {row['epoch']:3d}/{epochs}  loss {row['loss']:.4f}  "
+            stage = f" stage {self.stage}" if self.stage > 1 else ""
+            print(f"[{label}{stage}] epoch {epoch + 1:3d}/{self._epochs}  loss {row['loss']:.4f}  "
                   f"val_loss {row['val_loss']:.4f}  score {score:.4f}  train {train_seconds:.1f}s  "
                   f"eval {row['eval_seconds']:.1f}s", flush=True)
 

@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks import train_bench as bench
 from helpers.errors import DataError
+from helpers.training import FINE_TUNE_EPOCHS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_KEYS = {"train_images_per_s", "infer_images_per_s", "peak_rss_mib", "seconds_to_score", "best_score",
@@ -53,15 +54,17 @@ def test_quick_defaults_and_explicit_overrides(tmp_path):
     quick = bench.resolve_settings(bench.parse_args(["--quick", "--data-dir", str(data)]))
     assert (quick["n_images"], quick["epochs"], quick["quick"]) == (bench.QUICK_N_IMAGES, bench.QUICK_EPOCHS, True)
     assert quick["pipelines"] == ["original", "course"] and quick["patience"] == 10
+    assert quick["finetune_epochs"] == bench.QUICK_FINETUNE_EPOCHS
     full = bench.resolve_settings(bench.parse_args(["--data-dir", str(data), "--only", "course"]))
     assert (full["n_images"], full["epochs"], full["pipelines"]) == (0, 50, ["course"])
+    assert full["finetune_epochs"] == FINE_TUNE_EPOCHS  # the second stage as notebook 04 runs it
     mine = bench.resolve_settings(bench.parse_args(["--quick", "--data-dir", str(data), "--epochs", "2",
-                                                    "--n-images", "96", "--patience", "3"]))
-    assert (mine["n_images"], mine["epochs"], mine["patience"]) == (96, 2, 3)
+                                                    "--n-images", "96", "--patience", "3", "--finetune-epochs", "0"]))
+    assert (mine["n_images"], mine["epochs"], mine["patience"], mine["finetune_epochs"]) == (96, 2, 3, 0)
 
 
 @pytest.mark.parametrize("option", [["--epochs", "0"], ["--n-images", "-1"], ["--patience", "0"],
-                                    ["--only", "mine"]])
+                                    ["--finetune-epochs", "-1"], ["--only", "mine"]])
 def test_bad_options_are_refused(option, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(option)
@@ -121,6 +124,8 @@ def test_median_train_rate_leaves_out_the_warm_up_epoch():
     assert bench.median_train_rate(rows[:1], 100) == pytest.approx(10.0)  # one epoch: all there is
     with pytest.raises(ValueError, match="at least one epoch"):
         bench.median_train_rate([], 100)
+    second_stage = [{**row, "stage": 2, "train_seconds": 0.5} for row in rows]
+    assert bench.median_train_rate(rows + second_stage, 100) == pytest.approx(50.0)  # its epochs left out
 
 
 def test_pipeline_summary_reports_exactly_the_six_numbers():
@@ -136,8 +141,8 @@ def test_pipeline_summary_reports_exactly_the_six_numbers():
 
 
 def test_report_holds_both_pipelines_the_machine_and_the_settings():
-    settings = {"quick": True, "epochs": 3, "n_images": 100, "patience": 10, "data_dir": "/data", "seed": 0,
-                "val_fraction": 0.1}
+    settings = {"quick": True, "epochs": 3, "finetune_epochs": 1, "n_images": 100, "patience": 10,
+                "data_dir": "/data", "seed": 0, "val_fraction": 0.1}
     results = {"original": child_result((0.5, 0.6)), "course": child_result((0.55, 0.7), matmul=100.0)}
     report = bench.build_report(results, settings, "2026-01-01T00:00:00+00:00", "2026-01-01T00:10:00+00:00")
     assert set(report["pipelines"]) == {"original", "course"}
@@ -216,7 +221,11 @@ def test_quick_benchmark_run_writes_a_complete_report(real_data_dir, tmp_path):
     assert report["matmul_gflops"] > 0 and report["cpu"]["cores"] >= 1 and report["device"]
     settings = report["settings"]
     assert (settings["quick"], settings["epochs"], settings["n_images"]) == (True, 2, 48)
+    assert settings["finetune_epochs"] == bench.QUICK_FINETUNE_EPOCHS
     assert settings["pipelines"]["original"]["parameters"] == 1_179_121
+    # The course's second stage ran after its first: its epochs count on, up to the early stop.
+    assert settings["pipelines"]["course"]["epochs_run"] == 2 + bench.QUICK_FINETUNE_EPOCHS
+    assert "lovasz fine-tuning" in settings["pipelines"]["course"]["setup"]
     for name, row in report["pipelines"].items():
         assert set(row) == PIPELINE_KEYS, name
         assert row["train_images_per_s"] > 0 and row["infer_images_per_s"] > 0 and row["peak_rss_mib"] > 0
