@@ -2,9 +2,11 @@
 
 Each variant trains in its own subprocess (environment variables such as TF_ENABLE_ONEDNN_OPTS and the
 thread settings only act before TensorFlow starts) on random arrays already in memory, so the input
-pipeline costs nothing unless the variant adds it. For each it reports training images per second (median
-of the timed epochs after a warm-up epoch) and the fraction of the machine's dense float32 matmul rate that
-the model's counted training FLOPs reach.
+pipeline costs nothing unless the variant adds it. For each it reports training images per second (batch
+size over the median training step of the timed epochs, after a warm-up epoch: a median of steps shrugs
+off the seconds-long stalls that shared machines show now and then, which a whole epoch's time does not),
+the same from whole epochs, and the fraction of the machine's dense float32 matmul rate that the model's
+counted training FLOPs reach.
 
     python -m benchmarks.throughput                 # every variant (about ten minutes on 2 cores)
     python -m benchmarks.throughput --only baseline,xla --epochs 5
@@ -104,16 +106,17 @@ def select_variants(only: str, quick: bool = False) -> list[Variant]:
 
 
 def format_table(rows: list[dict[str, Any]], matmul_gflops: float, quick: bool = False) -> str:
-    """One line per variant: images/s, relative to the baseline, matmul fraction, and what changed."""
+    """One line per variant: images/s (median step; whole epochs), relative to the baseline, matmul fraction."""
     base = next((row["train_images_per_s"] for row in rows if row["name"] == "baseline"), None)
     lines = [f"dense float32 matmul: {matmul_gflops:.1f} GFLOP/s"
              + (f" [quick: every variant on a tiny model {QUICK}, only to check the script]" if quick else ""),
-             f"{'variant':<22}{'img/s':>8}{'x base':>8}{'matmul %':>10}  what",
+             f"{'variant':<22}{'img/s':>8}{'epochs':>8}{'x base':>8}{'matmul %':>10}  what",
              "-" * 100]
     for row in rows:
         relative = f"{row['train_images_per_s'] / base:.2f}" if base else "-"
         fraction = 100 * matmul_fraction(row["train_images_per_s"], row["train_flops_per_image"], matmul_gflops)
-        lines.append(f"{row['name']:<22}{row['train_images_per_s']:>8.1f}{relative:>8}{fraction:>9.1f}%  {row['what']}")
+        lines.append(f"{row['name']:<22}{row['train_images_per_s']:>8.1f}{row.get('epoch_images_per_s', 0):>8.1f}"
+                     f"{relative:>8}{fraction:>9.1f}%  {row['what']}")
     return "\n".join(lines)
 
 
@@ -151,6 +154,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def step_timer_class() -> type:
+    """A Keras callback class that records the seconds of every training step (input included)."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+            self._started = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            # Keras hands logs over as tensors; the step has run once this callback is reached on a CPU,
+            # and reading the loss waits for it on a GPU.
+            if logs and "loss" in logs:
+                float(logs["loss"])
+            self.seconds.append(time.perf_counter() - self._started)
+
+    return StepTimer
+
+
 def child_main(args: argparse.Namespace) -> int:
     """Train one variant (the --child subprocess) and write its images per second to --child-out."""
     import keras
@@ -162,6 +187,7 @@ def child_main(args: argparse.Namespace) -> int:
     from helpers.pipeline import make_dataset
 
     variant = Variant(**json.loads(args.child))
+    StepTimer = step_timer_class()
     keras.mixed_precision.set_global_policy(variant.policy)
     keras.utils.set_random_seed(0)
     n_images = variant.batch_size * args.steps
@@ -177,14 +203,16 @@ def child_main(args: argparse.Namespace) -> int:
                        fused_batch_norm=variant.fused_batch_norm)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", jit_compile=variant.jit_compile)
     model.fit(dataset, epochs=1, verbose=0, shuffle=False)  # warm-up: tracing, kernel selection, caches
+    timer = StepTimer()
     seconds = []
     for _ in range(args.epochs):
         started = time.perf_counter()
-        model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+        model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
         seconds.append(time.perf_counter() - started)
-    result = {"train_images_per_s": n_images / statistics.median(seconds),
+    result = {"train_images_per_s": variant.batch_size / statistics.median(timer.seconds),
+              "epoch_images_per_s": n_images / statistics.median(seconds),
               "train_flops_per_image": TRAIN_FLOPS_FACTOR * conv_flops_per_image(model),
-              "epoch_seconds": seconds, "variant": asdict(variant)}
+              "epoch_seconds": seconds, "step_seconds": timer.seconds, "variant": asdict(variant)}
     Path(args.child_out).write_text(json.dumps(result))
     return 0
 

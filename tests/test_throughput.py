@@ -43,12 +43,14 @@ def test_matmul_fraction_and_table_relative_to_the_baseline():
     from benchmarks.train_bench import matmul_fraction
 
     assert matmul_fraction(20.0, 4e9, 200.0) == pytest.approx(0.4)
-    rows = [{"name": "baseline", "what": "base", "train_images_per_s": 20.0, "train_flops_per_image": 4e9},
-            {"name": "xla", "what": "XLA", "train_images_per_s": 5.0, "train_flops_per_image": 4e9}]
+    rows = [{"name": "baseline", "what": "base", "train_images_per_s": 20.0, "epoch_images_per_s": 18.0,
+             "train_flops_per_image": 4e9},
+            {"name": "xla", "what": "XLA", "train_images_per_s": 5.0, "epoch_images_per_s": 4.5,
+             "train_flops_per_image": 4e9}]
     table = throughput.format_table(rows, 200.0).splitlines()
     assert "200.0 GFLOP/s" in table[0]
-    assert table[3].split()[:4] == ["baseline", "20.0", "1.00", "40.0%"]
-    assert table[4].split()[:4] == ["xla", "5.0", "0.25", "10.0%"]
+    assert table[3].split()[:5] == ["baseline", "20.0", "18.0", "1.00", "40.0%"]
+    assert table[4].split()[:5] == ["xla", "5.0", "4.5", "0.25", "10.0%"]
 
 
 @pytest.mark.slow
@@ -63,5 +65,9 @@ def test_quick_run_writes_a_report(tmp_path):
     report = json.loads(report_file.read_text())
     assert [row["name"] for row in report["variants"]] == ["baseline", "course_pipeline"]
     for row in report["variants"]:
-        assert row["train_images_per_s"] > 0 and row["train_flops_per_image"] > 0
+        assert row["train_images_per_s"] > 0 and row["train_flops_per_image"] > 0 and row["epoch_images_per_s"] > 0
+        # Every timed step is recorded (quick: 1 epoch of 3), and the rate is the batch over their median.
+        assert len(row["step_seconds"]) == 3 and all(seconds > 0 for seconds in row["step_seconds"])
+        batch = row["variant"]["batch_size"]
+        assert row["train_images_per_s"] == pytest.approx(batch / sorted(row["step_seconds"])[1])
     assert report["matmul_gflops"] > 0 and report["quick"] is True
