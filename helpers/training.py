@@ -57,6 +57,9 @@ class TrainConfig:
     dropout: float = 0.05
     batch_norm: bool = True
     single_conv_blocks: bool = False  # True rebuilds the original notebook's slip
+    # TensorFlow's fused batch-norm kernel for training: the same arithmetic as Keras' layer, about 1.3x
+    # faster training steps on a CPU (README, Performance); False builds Keras' own BatchNormalization.
+    fused_batch_norm: bool = True
     loss: str = "bce"
     learning_rate: float = 1e-3
     batch_size: int = 32  # per replica; the global batch is batch_size x replicas
@@ -118,8 +121,8 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown training config keys: {unknown}")
-        # Runs saved before the monitor became a parameter selected their best epoch by val_loss.
-        return cls(**{"monitor": "val_loss", **values})
+        # Runs saved before these parameters existed kept their best epoch by val_loss, with Keras' batch norm.
+        return cls(**{"monitor": "val_loss", "fused_batch_norm": False, **values})
 
 
 @dataclass
@@ -219,9 +222,18 @@ def best_epoch_of(history: list[dict[str, float]], monitor: str = "val_score") -
 
 
 def final_stage(run_dir: str | Path) -> Path:
-    """The run's fine-tuned second stage when that finished, else the run folder itself."""
-    tuned = Path(run_dir) / FINE_TUNED_DIR
-    return tuned if (tuned / METRICS_FILE).is_file() else Path(run_dir)
+    """The run's fine-tuned second stage when it finished and scores at least as well, else the run itself."""
+    first, tuned = Path(run_dir), Path(run_dir) / FINE_TUNED_DIR
+    if not (tuned / METRICS_FILE).is_file():
+        return first
+    if not (first / METRICS_FILE).is_file():
+        return tuned
+
+    def score(folder: Path) -> float:
+        return float(json.loads((folder / METRICS_FILE).read_text()).get("val_score", -math.inf))
+
+    # Chosen on the validation set like the epochs themselves: fine-tuning never makes the kept model worse.
+    return tuned if score(tuned) >= score(first) else first
 
 
 def find_latest_run(run_root: str | Path) -> Path:
@@ -413,7 +425,8 @@ def build_and_compile(config: TrainConfig, setup) -> Any:
     with setup.strategy.scope():
         model = build_unet(input_size=config.img_size, base_filters=config.base_filters, depth=config.depth,
                            dropout=config.dropout, batch_norm=config.batch_norm,
-                           single_conv_blocks=config.single_conv_blocks)
+                           single_conv_blocks=config.single_conv_blocks,
+                           fused_batch_norm=config.fused_batch_norm)
         learning_rate = config.learning_rate * (setup.replicas if config.scale_learning_rate else 1)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=get_loss(config.loss),
                       metrics=[KerasIoU()], jit_compile=setup.jit_compile)
@@ -568,6 +581,7 @@ def load_model(path: str | Path) -> Any:
 
     import helpers.losses  # noqa: F401  (registers the custom losses for deserialisation)
     import helpers.metrics  # noqa: F401  (registers the custom metrics)
+    import helpers.model  # noqa: F401  (registers FusedBatchNormalization)
 
     path = Path(path)
     if not path.exists():

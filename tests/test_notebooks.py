@@ -77,8 +77,10 @@ def check_training_chain(chain: dict[str, dict[str, Any]], n_test: int) -> None:
     assert (evaluation["n_train"], evaluation["n_val"]) == (training["n_train"], training["n_val"])
     # Notebooks 05 and 06 evaluate the second stage, fine-tuned from the first in its own folder.
     assert training["finetune_epochs_run"] == 1 and 0.0 <= training["finetune_val_score"] <= 1.0
-    assert training["final_val_score"] == training["finetune_val_score"]
-    assert Path(training["final_run_dir"]).parent == Path(training["run_dir"])
+    assert training["final_val_score"] == max(training["val_score"], training["finetune_val_score"])
+    tuned = Path(training["run_dir"]) / "fine_tuned"
+    assert Path(training["final_run_dir"]) == (tuned if training["finetune_val_score"] >= training["val_score"]
+                                               else Path(training["run_dir"]))
     assert evaluation["val_score"] == pytest.approx(training["final_val_score"], abs=0.02)
     for key in ("val_score", "val_score_tta", "val_score_threshold", "train_score"):
         assert 0.0 <= evaluation[key] <= 1.0, key

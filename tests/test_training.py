@@ -63,6 +63,7 @@ def test_config_round_trips_through_json():
         TrainConfig.from_json({"epochs": 1, "colour": "red"})
     # Run folders written before MONITOR existed selected their best epoch by val_loss, and resume that way.
     assert TrainConfig.from_json({"epochs": 1}).monitor == "val_loss"
+    assert TrainConfig.from_json({"epochs": 1}).fused_batch_norm is False  # older runs used Keras' batch norm
     assert TrainConfig().monitor == "val_score"
 
 
@@ -171,6 +172,13 @@ def test_saved_model_reloads_with_identical_predictions(synthetic_data_dir, tmp_
     reloaded = load_model(result.run_dir / BEST_MODEL_FILE)
     np.testing.assert_allclose(result.model.predict(batch, verbose=0), reloaded.predict(batch, verbose=0),
                                rtol=1e-5, atol=1e-6)
+    # A fresh process (notebook 05, 06) has imported nothing that registers the custom layers yet.
+    script = "import sys; from helpers.training import load_model; print(load_model(sys.argv[1]).count_params())"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    loaded = subprocess.run([sys.executable, "-c", script, str(result.run_dir / BEST_MODEL_FILE)], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert int(loaded.stdout.split()[-1]) == result.model.count_params()
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_run(synthetic_data_dir, tmp_path):
@@ -267,15 +275,18 @@ def test_fine_tuning_refuses_a_folder_that_is_not_a_run_or_is_its_own(synthetic_
         check_init_source(tiny_config(synthetic_data_dir, init_from=str(tmp_path / "empty")), tmp_path / "empty")
 
 
-def test_the_final_stage_is_the_finished_fine_tuned_run_inside_a_run(tmp_path):
+def test_the_final_stage_is_the_fine_tuned_run_inside_a_run_unless_it_scores_less(tmp_path):
     from helpers.training import FINE_TUNED_DIR, final_stage
 
     run = tmp_path / "run"
     (run / FINE_TUNED_DIR).mkdir(parents=True)
+    (run / METRICS_FILE).write_text(json.dumps({"val_score": 0.70}))
     assert final_stage(run) == run  # the second stage has not finished
-    (run / FINE_TUNED_DIR / METRICS_FILE).write_text("{}")
+    (run / FINE_TUNED_DIR / METRICS_FILE).write_text(json.dumps({"val_score": 0.75}))
     assert final_stage(run) == run / FINE_TUNED_DIR
     assert final_stage(run / FINE_TUNED_DIR) == run / FINE_TUNED_DIR
+    (run / FINE_TUNED_DIR / METRICS_FILE).write_text(json.dumps({"val_score": 0.65}))
+    assert final_stage(run) == run  # fine-tuning made it worse: the first stage's model stays
 
 
 def test_the_command_line_trains_both_stages_and_goes_on_after_a_finished_first(synthetic_data_dir, tmp_path):
@@ -300,3 +311,29 @@ def test_the_command_line_trains_both_stages_and_goes_on_after_a_finished_first(
     assert (saved["loss"], saved["init_from"]) == ("lovasz", str(run))
     with pytest.raises(FileExistsError, match="fine_tuned holds a finished run"):
         main([*tiny, "--finetune-epochs", "1"])
+
+
+def test_the_fused_batch_norm_is_the_default_and_a_keras_run_fine_tunes_into_it(synthetic_data_dir, tmp_path):
+    import dataclasses
+
+    import keras
+
+    from helpers.device import setup_device
+    from helpers.model import FusedBatchNormalization
+    from helpers.training import build_and_compile, fine_tune_config
+
+    assert TrainConfig().fused_batch_norm is True
+    setup = setup_device("off", "off", "none")
+    norms = {type(layer) for layer in build_and_compile(tiny_config(synthetic_data_dir), setup).layers
+             if isinstance(layer, keras.layers.BatchNormalization)}
+    assert norms == {FusedBatchNormalization}
+    keras_config = tiny_config(synthetic_data_dir, epochs=1, fused_batch_norm=False)
+    norms = {type(layer) for layer in build_and_compile(keras_config, setup).layers
+             if isinstance(layer, keras.layers.BatchNormalization)}
+    assert norms == {keras.layers.BatchNormalization}
+    # Both layers hold the same weights, so a run with either starts from a run with the other.
+    first = train(keras_config, run_dir=tmp_path / "keras")
+    second = train(dataclasses.replace(fine_tune_config(keras_config, first.run_dir, epochs=1, learning_rate=1e-9),
+                                       fused_batch_norm=True), run_dir=tmp_path / "fused")
+    for before, after in zip(first.model.trainable_weights, second.model.trainable_weights, strict=True):
+        np.testing.assert_allclose(np.asarray(after), np.asarray(before), atol=1e-6)
