@@ -8,6 +8,7 @@ compares the sum with a whole training step of the model (which adds the loss, t
 framework's overhead, and lets TensorFlow overlap or fuse layers).
 
     python -m benchmarks.layer_profile                  # the course's U-Net (about two minutes on 2 cores)
+    python -m benchmarks.layer_profile --keras-batch-norm   # with Keras' own batch norm instead of the fused one
     python -m benchmarks.layer_profile --quick          # a tiny U-Net: checks the script works
 
 The table goes to stdout, the numbers to a new build/bench/layer-profile-<UTC time>.json (and
@@ -38,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per layer; the median is reported")
+    parser.add_argument("--keras-batch-norm", action="store_true",
+                        help="Keras' own BatchNormalization instead of the course's fused one")
     parser.add_argument("--quick", action="store_true", help="a tiny U-Net and few repeats, to check the script")
     parser.add_argument("--out", default=str(DEFAULT_OUT_DIR), help="folder for the JSON report")
     args = parser.parse_args(argv)
@@ -56,7 +59,7 @@ def layer_kind(class_name: str, output_side: int, input_side: int) -> str:
         return f"conv {output_side}x{output_side}"
     if class_name == "Conv2DTranspose":
         return f"transposed conv {input_side}->{output_side}"
-    return {"BatchNormalization": "batch norm", "Activation": "activation", "ReLU": "activation",
+    return {"BatchNormalization": "batch norm", "FusedBatchNormalization": "batch norm", "Activation": "activation", "ReLU": "activation",
             "MaxPooling2D": "pooling", "Dropout": "dropout", "Concatenate": "concatenate"}.get(class_name, "other")
 
 
@@ -150,14 +153,15 @@ def time_training_step(model: Any, batch_size: int, repeats: int) -> float:
     return statistics.median(seconds)
 
 
-def profile(img_size: int, base_filters: int, depth: int, batch_size: int, repeats: int) -> dict[str, Any]:
+def profile(img_size: int, base_filters: int, depth: int, batch_size: int, repeats: int,
+            fused_batch_norm: bool = True) -> dict[str, Any]:
     """Every layer's time and FLOPs, and the whole training step's time."""
     from keras import layers
 
     import helpers  # noqa: F401  (oneDNN on, as in the course)
     from helpers.model import build_unet, conv_multiply_adds
 
-    model = build_unet(input_size=img_size, base_filters=base_filters, depth=depth)
+    model = build_unet(input_size=img_size, base_filters=base_filters, depth=depth, fused_batch_norm=fused_batch_norm)
     rows = []
     for layer in model.layers:
         if isinstance(layer, layers.InputLayer):
@@ -178,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     """Profile the U-Net's layers, print the tables and write the JSON report."""
     args = parse_args(argv)
     settings = {name: getattr(args, name) for name in ("img_size", "base_filters", "depth", "batch_size",
-                                                        "repeats", "quick")}
-    measured = profile(args.img_size, args.base_filters, args.depth, args.batch_size, args.repeats)
+                                                        "repeats", "quick", "keras_batch_norm")}
+    measured = profile(args.img_size, args.base_filters, args.depth, args.batch_size, args.repeats,
+                       fused_batch_norm=not args.keras_batch_norm)
     matmul_gflops = measure_matmul_gflops(sizes=(256,), repeats=3, warm_up_seconds=0.2) if args.quick \
         else measure_matmul_gflops()
     summary = summarise(measured["rows"], measured["step_ms"], matmul_gflops)

@@ -13,6 +13,7 @@ def test_layers_are_grouped_by_kind_and_convolutions_by_the_side_they_work_at():
     assert layer_profile.layer_kind("Conv2D", 56, 56) == "conv 56x56"
     assert layer_profile.layer_kind("Conv2DTranspose", 112, 56) == "transposed conv 56->112"
     assert layer_profile.layer_kind("BatchNormalization", 7, 7) == "batch norm"
+    assert layer_profile.layer_kind("FusedBatchNormalization", 7, 7) == "batch norm"
     assert layer_profile.layer_kind("Activation", 7, 7) == "activation"
     assert layer_profile.layer_kind("Lambda", 7, 7) == "other"
 
@@ -46,3 +47,7 @@ def test_quick_profile_times_every_layer_and_writes_a_report(tmp_path, capsys):
     assert all(row["train_gflop"] > 0 for row in report["layers"] if row["kind"].startswith(("conv", "transposed")))
     assert report["step_ms"] > 0 and report["matmul_gflops"] > 0
     assert "whole training step" in capsys.readouterr().out
+    # The course's model, fused batch norm included: every layer lands in a named group.
+    assert report["settings"]["keras_batch_norm"] is False
+    assert sum(row["kind"] == "batch norm" for row in report["layers"]) == 2 * (2 + 1 + 2)  # depth 2: 5 blocks
+    assert all(row["kind"] != "other" for row in report["layers"] if row["name"] != "output")
