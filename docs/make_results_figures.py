@@ -3,7 +3,8 @@
     python docs/make_results_figures.py --run-dir runs/real-default-112 --data-dir ../shared/data/tgs-salt
 
 Writes docs/figures/real_run_learning_curves.png, real_run_threshold_sweep.png and
-real_run_scores_by_coverage.png, and prints the numbers behind them. Every figure is an aggregate
+real_run_scores_by_coverage.png (and real_run_stage_scores.png for a fine-tuned second stage: the first
+stage's learning curves, the rest from the run given), and prints the numbers behind them. Every figure is an aggregate
 (losses, scores, counts): none draws a real section or mask, so they may be committed. Prediction
 panels for the README come from a run on the built-in synthetic data instead (see the README).
 """
@@ -28,6 +29,7 @@ from helpers.metrics import best_threshold, competition_score_per_image  # noqa:
 from helpers.plotting import (  # noqa: E402
     plot_learning_curves,
     plot_scores_by_class,
+    plot_stage_scores,
     plot_threshold_sweep,
     save_figure,
 )
@@ -69,11 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     classes = coverage_class((truth > 0.5).reshape(len(truth), -1).mean(axis=1))
 
     out = Path(args.out)
-    for name, figure in (
-        ("real_run_learning_curves", plot_learning_curves(read_history(run_dir), best_epoch=metrics["best_epoch"])),
-        ("real_run_threshold_sweep", plot_threshold_sweep(thresholds, sweep, chosen)),
-        ("real_run_scores_by_coverage", plot_scores_by_class(classes, per_image)),
-    ):
+    figures = [("real_run_threshold_sweep", plot_threshold_sweep(thresholds, sweep, chosen)),
+               ("real_run_scores_by_coverage", plot_scores_by_class(classes, per_image))]
+    if config.init_from:  # a second stage: its learning curves are the first stage's, then both stages' scores
+        first_dir = Path(config.init_from)
+        first = TrainConfig.from_json(json.loads((first_dir / CONFIG_FILE).read_text()))
+        first_metrics = json.loads((first_dir / METRICS_FILE).read_text())
+        figures += [
+            ("real_run_learning_curves",
+             plot_learning_curves(read_history(first_dir), best_epoch=first_metrics["best_epoch"])),
+            ("real_run_stage_scores", plot_stage_scores({f"1: {first.loss}": read_history(first_dir),
+                                                         f"2: {config.loss}": read_history(run_dir)})),
+        ]
+    else:
+        figures.append(("real_run_learning_curves",
+                        plot_learning_curves(read_history(run_dir), best_epoch=metrics["best_epoch"])))
+    for name, figure in figures:
         print("wrote", save_figure(figure, name, out))
     print(f"threshold {chosen:.3f}: score {per_image.mean():.4f} with flip TTA")
     for label in np.unique(classes):

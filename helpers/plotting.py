@@ -253,6 +253,29 @@ def plot_learning_curves(history: list[dict[str, float]], best_epoch: int | None
     return fig
 
 
+def plot_stage_scores(stages: dict[str, list[dict[str, float]]]) -> Figure:
+    """Validation competition score per epoch through consecutive training stages, each stage's best starred."""
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    ax = fig.subplots()
+    offset = 0
+    for index, (label, history) in enumerate(stages.items()):
+        scores = [row.get("val_score", math.nan) for row in history]
+        epochs = list(range(offset + 1, offset + len(history) + 1))
+        (line,) = ax.plot(epochs, scores, marker="o", markersize=3, label=label)
+        if any(math.isfinite(score) for score in scores):
+            best = int(np.nanargmax(scores))
+            ax.plot(epochs[best], scores[best], marker="*", markersize=14, linestyle="none", color=line.get_color(),
+                    label=f"{label}: best {scores[best]:.3f} (epoch {best + 1})")
+        if index:
+            ax.axvline(offset + 0.5, color="grey", linestyle=":", linewidth=1)
+        offset += len(history)
+    ax.set(title="validation competition score, stage after stage", xlabel="epoch (stages one after the other)",
+           ylabel="score")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    return fig
+
+
 def plot_threshold_sweep(thresholds: np.ndarray, scores: np.ndarray, chosen: float | None = None) -> Figure:
     """Competition score against the probability threshold, with the chosen threshold marked."""
     thresholds, scores = np.asarray(thresholds, dtype=float), np.asarray(scores, dtype=float)

@@ -206,3 +206,18 @@ def test_variant_scores_draw_a_bar_per_variant_and_the_noise_band():
     marked = plot_variant_scores({"baseline": 0.1, "dice": 0.2}, no_salt_score=0.38).axes[0]
     assert [list(line.get_xdata()) for line in marked.get_lines()] == [[0.38, 0.38]]
     assert "no salt" in marked.get_legend().get_texts()[0].get_text()
+
+
+def test_stage_scores_run_one_stage_after_the_other_and_star_each_best():
+    from helpers.plotting import plot_stage_scores
+
+    first = [{"val_score": v} for v in (0.5, 0.7, 0.6)]
+    second = [{"val_score": v} for v in (0.72, 0.75)]
+    ax = plot_stage_scores({"1: bce": first, "2: lovasz": second}).axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["2: lovasz"].get_xdata()) == [4, 5]  # numbered on after the first stage
+    assert list(lines["1: bce: best 0.700 (epoch 2)"].get_xdata()) == [2]
+    assert list(lines["2: lovasz: best 0.750 (epoch 2)"].get_xdata()) == [5]
+    assert [list(line.get_xdata()) for line in ax.get_lines() if line.get_linestyle() == ":"] == [[3.5, 3.5]]
+    unscored = plot_stage_scores({"1": [{"val_loss": 0.3}]}).axes[0]
+    assert [line.get_label() for line in unscored.get_lines()] == ["1"]  # nothing to star
