@@ -257,17 +257,22 @@ def plot_stage_scores(stages: dict[str, list[dict[str, float]]]) -> Figure:
     """Validation competition score per epoch through consecutive training stages, each stage's best starred."""
     fig = Figure(figsize=(8, 3.6), layout="constrained")
     ax = fig.subplots()
-    offset = 0
+    offset, previous_best = 0, None
     for index, (label, history) in enumerate(stages.items()):
         scores = [row.get("val_score", math.nan) for row in history]
         epochs = list(range(offset + 1, offset + len(history) + 1))
+        if index:
+            ax.axvline(offset + 0.5, color="grey", linestyle=":", linewidth=1)
+            if previous_best is not None and history:  # a stage starts from the previous stage's best model
+                ax.plot([previous_best[0], epochs[0]], [previous_best[1], scores[0]], color="grey", linestyle="--",
+                        linewidth=1, label="next stage starts from the best" if index == 1 else None)
         (line,) = ax.plot(epochs, scores, marker="o", markersize=3, label=label)
+        previous_best = None
         if any(math.isfinite(score) for score in scores):
             best = int(np.nanargmax(scores))
             ax.plot(epochs[best], scores[best], marker="*", markersize=14, linestyle="none", color=line.get_color(),
                     label=f"{label}: best {scores[best]:.3f} (epoch {best + 1})")
-        if index:
-            ax.axvline(offset + 0.5, color="grey", linestyle=":", linewidth=1)
+            previous_best = (epochs[best], scores[best])
         offset += len(history)
     ax.set(title="validation competition score, stage after stage", xlabel="epoch (stages one after the other)",
            ylabel="score")

@@ -30,7 +30,7 @@ MONITOR_MODES = {"val_score": "max", "val_loss": "min"}
 
 FINE_TUNE_LOSS = "lovasz"
 FINE_TUNE_LEARNING_RATE = 1e-4
-FINE_TUNE_EPOCHS = 20
+FINE_TUNE_EPOCHS = 25
 """The second stage's recipe: the loss of the challenge's top solutions, at the first stage's lowered rate."""
 
 SPLIT_FIELDS = ("n_images", "val_fraction", "seed")
@@ -683,7 +683,8 @@ def main(argv: list[str] | None = None) -> RunResult:
             raise ValueError(f"RUN_DIR {run_dir} finished its first stage with a different config "
                              f"({', '.join(different)}); give the same parameters or a new RUN_DIR")
         first_dir = Path(run_dir)
-        print(f"{first_dir} finished its first stage; on to the second", flush=True)
+        if config.progress:
+            print(f"{first_dir} finished its first stage; on to the second", flush=True)
     else:
         first_dir = train(config, run_dir=run_dir, run_root=run_root).run_dir
     if stage_two["epochs"] == 0:

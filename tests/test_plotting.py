@@ -219,5 +219,7 @@ def test_stage_scores_run_one_stage_after_the_other_and_star_each_best():
     assert list(lines["1: bce: best 0.700 (epoch 2)"].get_xdata()) == [2]
     assert list(lines["2: lovasz: best 0.750 (epoch 2)"].get_xdata()) == [5]
     assert [list(line.get_xdata()) for line in ax.get_lines() if line.get_linestyle() == ":"] == [[3.5, 3.5]]
+    (start,) = [line for line in ax.get_lines() if line.get_linestyle() == "--"]  # from the first stage's best
+    assert (list(start.get_xdata()), list(start.get_ydata())) == ([2, 4], [0.7, 0.72])
     unscored = plot_stage_scores({"1": [{"val_loss": 0.3}]}).axes[0]
     assert [line.get_label() for line in unscored.get_lines()] == ["1"]  # nothing to star
