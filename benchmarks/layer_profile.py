@@ -59,8 +59,9 @@ def layer_kind(class_name: str, output_side: int, input_side: int) -> str:
         return f"conv {output_side}x{output_side}"
     if class_name == "Conv2DTranspose":
         return f"transposed conv {input_side}->{output_side}"
-    return {"BatchNormalization": "batch norm", "FusedBatchNormalization": "batch norm", "Activation": "activation", "ReLU": "activation",
-            "MaxPooling2D": "pooling", "Dropout": "dropout", "Concatenate": "concatenate"}.get(class_name, "other")
+    return {"BatchNormalization": "batch norm", "FusedBatchNormalization": "batch norm", "Activation": "activation",
+            "ReLU": "activation", "MaxPooling2D": "pooling", "Dropout": "dropout",
+            "Concatenate": "concatenate"}.get(class_name, "other")
 
 
 def summarise(rows: list[dict[str, Any]], step_ms: float, matmul_gflops: float) -> list[dict[str, Any]]:

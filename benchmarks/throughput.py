@@ -115,7 +115,7 @@ def format_table(rows: list[dict[str, Any]], matmul_gflops: float, quick: bool =
     for row in rows:
         relative = f"{row['train_images_per_s'] / base:.2f}" if base else "-"
         fraction = 100 * matmul_fraction(row["train_images_per_s"], row["train_flops_per_image"], matmul_gflops)
-        lines.append(f"{row['name']:<22}{row['train_images_per_s']:>8.1f}{row.get('epoch_images_per_s', 0):>8.1f}"
+        lines.append(f"{row['name']:<22}{row['train_images_per_s']:>8.1f}{row['epoch_images_per_s']:>8.1f}"
                      f"{relative:>8}{fraction:>9.1f}%  {row['what']}")
     return "\n".join(lines)
 

@@ -103,7 +103,8 @@ def build_unet(
     second convolution from the block's input, so the first convolution never reaches the output
     and every block is effectively one convolution (1,179,121 parameters at the defaults instead
     of 2,164,305). Use it only to reproduce the original's numbers. `fused_batch_norm=True` uses
-    FusedBatchNormalization (same weights and arithmetic, faster training on CPUs; experimental).
+    FusedBatchNormalization (same weights and arithmetic, faster training on CPUs), as training does
+    by default (TrainConfig.fused_batch_norm); the default here is Keras' own layer, for teaching.
     """
     _validate_unet_arguments(input_size, base_filters, depth, dropout)
     convs = 1 if single_conv_blocks else 2
