@@ -6,7 +6,9 @@ pipeline costs nothing unless the variant adds it. For each it reports training 
 size over the median training step of the timed epochs, after a warm-up epoch: a median of steps shrugs
 off the seconds-long stalls that shared machines show now and then, which a whole epoch's time does not),
 the same from whole epochs, and the fraction of the machine's dense float32 matmul rate that the model's
-counted training FLOPs reach.
+counted training FLOPs reach. The matmul rate is measured again right after each variant: a shared machine's
+speed drifts over a run (one session's readings went from 230-254 to 130-150 GFLOP/s), and a fraction is only
+meaningful against the rate of the same minutes.
 
     python -m benchmarks.throughput                 # every variant (about ten minutes on 2 cores)
     python -m benchmarks.throughput --only baseline,xla --epochs 5
@@ -105,18 +107,21 @@ def select_variants(only: str, quick: bool = False) -> list[Variant]:
     return [replace(known[name], **QUICK) if quick else known[name] for name in names]
 
 
-def format_table(rows: list[dict[str, Any]], matmul_gflops: float, quick: bool = False) -> str:
-    """One line per variant: images/s (median step; whole epochs), relative to the baseline, matmul fraction."""
+def format_table(rows: list[dict[str, Any]], quick: bool = False) -> str:
+    """One line per variant: images/s (median step; whole epochs), x baseline, matmul rate and fraction."""
     base = next((row["train_images_per_s"] for row in rows if row["name"] == "baseline"), None)
-    lines = [f"dense float32 matmul: {matmul_gflops:.1f} GFLOP/s"
+    rates = [row["matmul_gflops"] for row in rows]
+    lines = [f"dense float32 matmul, measured after each variant: median {statistics.median(rates):.1f} GFLOP/s "
+             f"({min(rates):.1f}-{max(rates):.1f})"
              + (f" [quick: every variant on a tiny model {QUICK}, only to check the script]" if quick else ""),
-             f"{'variant':<22}{'img/s':>8}{'epochs':>8}{'x base':>8}{'matmul %':>10}  what",
+             f"{'variant':<22}{'img/s':>8}{'epochs':>8}{'x base':>8}{'GFLOP/s':>9}{'matmul %':>10}  what",
              "-" * 100]
     for row in rows:
         relative = f"{row['train_images_per_s'] / base:.2f}" if base else "-"
-        fraction = 100 * matmul_fraction(row["train_images_per_s"], row["train_flops_per_image"], matmul_gflops)
+        fraction = 100 * matmul_fraction(row["train_images_per_s"], row["train_flops_per_image"],
+                                         row["matmul_gflops"])
         lines.append(f"{row['name']:<22}{row['train_images_per_s']:>8.1f}{row['epoch_images_per_s']:>8.1f}"
-                     f"{relative:>8}{fraction:>9.1f}%  {row['what']}")
+                     f"{relative:>8}{row['matmul_gflops']:>9.1f}{fraction:>9.1f}%  {row['what']}")
     return "\n".join(lines)
 
 
@@ -127,7 +132,7 @@ def run_variant(variant: Variant, epochs: int, steps: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every chosen variant, then the matmul rate; print the table and write the JSON."""
+    """Run every chosen variant, each followed by the matmul rate; print the table and write the JSON."""
     args = parse_args(argv)
     if args.child:
         return child_main(args)
@@ -140,12 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for variant in variants:
             print(f"{variant.name}: {variant.what} ...", flush=True)
-            rows.append({"name": variant.name, "what": variant.what, **run_variant(variant, args.epochs, args.steps)})
+            row = {"name": variant.name, "what": variant.what, **run_variant(variant, args.epochs, args.steps)}
+            # Here, in the minutes the variant ran; quick: a small product, only to fill the column.
+            row["matmul_gflops"] = (measure_matmul_gflops(sizes=(256,), repeats=3, warm_up_seconds=0.2)
+                                    if args.quick else measure_matmul_gflops())
+            rows.append(row)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    matmul_gflops = measure_matmul_gflops()
-    print("\n" + format_table(rows, matmul_gflops, args.quick))
+    print("\n" + format_table(rows, args.quick))
+    matmul_gflops = statistics.median(row["matmul_gflops"] for row in rows)
     report = {"variants": rows, "matmul_gflops": matmul_gflops, "cpu": cpu_info(), "quick": args.quick,
               "epochs": args.epochs, "steps": args.steps,
               "finished_at": datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")}
