@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS="-k rle"
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist). Much of the suite waits on notebook kernels and child processes, so two
+# share two cores well; each holds its own TensorFlow (about 1 GiB), hence no more by default.
+TEST_WORKERS ?= 2
 
 .PHONY: course test bench bench-full bench-throughput bench-layers lab clean
 
@@ -24,7 +27,7 @@ course: $(STAMP)
 	$(BIN)/python -m helpers.course $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_bench --quick $(ARGS)
