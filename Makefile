@@ -10,7 +10,9 @@ ARGS ?=
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS="-k rle"
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist). Much of the suite waits on notebook kernels and child processes, so two
-# share two cores well; each holds its own TensorFlow (about 1 GiB), hence no more by default.
+# share two cores well; each holds its own TensorFlow (about 1 GiB), hence no more by default. --dist loadfile
+# keeps a file's tests in one process, so a fixture they share (one notebook run, one distributed training)
+# is made once.
 TEST_WORKERS ?= 2
 
 .PHONY: course test bench bench-full bench-throughput bench-layers lab clean
@@ -27,7 +29,7 @@ course: $(STAMP)
 	$(BIN)/python -m helpers.course $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_bench --quick $(ARGS)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-# One group under pytest-xdist (make test): every test reads the one expensive `runs` fixture.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("distribute")]
+pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The synthetic set's first 40 images split into 31 + 9: two replicas cannot share 9 images evenly

@@ -20,9 +20,6 @@ import pytest
 
 from helpers.course import notebook_parameters, run_notebook
 
-# One group under pytest-xdist (make test): the tests share one execution of the notebook.
-pytestmark = pytest.mark.xdist_group("notebook_01")
-
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "01_transposed_convolution.ipynb"
 EXPECTED_OUTPUTS = Path(__file__).parent / "expected_outputs" / "01_transposed_convolution.json"
