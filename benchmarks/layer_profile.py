@@ -25,7 +25,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from benchmarks.train_bench import DEFAULT_OUT_DIR, TRAIN_FLOPS_FACTOR, cpu_info, measure_matmul_gflops, write_report
+from benchmarks.train_bench import DEFAULT_OUT_DIR, TRAIN_FLOPS_FACTOR, cpu_info, measure_matmul_gflops_for, write_report
 
 LATEST_FILE = "latest-layer-profile.json"
 QUICK = {"img_size": 32, "base_filters": 4, "depth": 2, "batch_size": 8, "repeats": 3}
@@ -186,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                                                         "repeats", "quick", "keras_batch_norm")}
     measured = profile(args.img_size, args.base_filters, args.depth, args.batch_size, args.repeats,
                        fused_batch_norm=not args.keras_batch_norm)
-    matmul_gflops = measure_matmul_gflops(sizes=(256,), repeats=3, warm_up_seconds=0.2) if args.quick \
-        else measure_matmul_gflops()
+    matmul_gflops = measure_matmul_gflops_for(args.quick)
     summary = summarise(measured["rows"], measured["step_ms"], matmul_gflops)
     print(format_table(measured["rows"], summary, matmul_gflops, settings))
     report = {"settings": settings, "layers": measured["rows"], "summary": summary, "step_ms": measured["step_ms"],

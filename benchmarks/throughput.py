@@ -35,7 +35,7 @@ from benchmarks.train_bench import (
     TRAIN_FLOPS_FACTOR,
     cpu_info,
     matmul_fraction,
-    measure_matmul_gflops,
+    measure_matmul_gflops_for,
     run_child,
     write_report,
 )
@@ -146,9 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         for variant in variants:
             print(f"{variant.name}: {variant.what} ...", flush=True)
             row = {"name": variant.name, "what": variant.what, **run_variant(variant, args.epochs, args.steps)}
-            # Here, in the minutes the variant ran; quick: a small product, only to fill the column.
-            row["matmul_gflops"] = (measure_matmul_gflops(sizes=(256,), repeats=3, warm_up_seconds=0.2)
-                                    if args.quick else measure_matmul_gflops())
+            row["matmul_gflops"] = measure_matmul_gflops_for(args.quick)  # here, in the minutes the variant ran
             rows.append(row)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)

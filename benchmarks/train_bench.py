@@ -410,6 +410,11 @@ def measure_matmul_gflops(sizes: tuple[int, ...] | None = None, repeats: int = M
     return best
 
 
+def measure_matmul_gflops_for(quick: bool) -> float:
+    """The matmul rate; for a quick (script-checking) run a small product, only to fill the column."""
+    return measure_matmul_gflops(sizes=(256,), repeats=3, warm_up_seconds=0.2) if quick else measure_matmul_gflops()
+
+
 def load_original_arrays(data_dir: Path, n_images: int) -> dict[str, Any]:
     """The original notebook's data: every image and mask skimage-resized to 128x128x1, one at a time.
 
