@@ -8,10 +8,12 @@ off the seconds-long stalls that shared machines show now and then, which a whol
 the same from whole epochs, and the fraction of the machine's dense float32 matmul rate that the model's
 counted training FLOPs reach. The matmul rate is measured again right after each variant: a shared machine's
 speed drifts over a run (one session's readings went from 230-254 to 130-150 GFLOP/s), and a fraction is only
-meaningful against the rate of the same minutes.
+meaningful against the rate of the same minutes. With --interleave the chosen variants share one process
+and take turns epoch by epoch, so that drift falls on all of them alike: the way to compare close variants.
 
-    python -m benchmarks.throughput                 # every variant (about ten minutes on 2 cores)
+    python -m benchmarks.throughput                 # every variant (30-40 minutes on 2 cores, XLA a third of it)
     python -m benchmarks.throughput --only baseline,xla --epochs 5
+    python -m benchmarks.throughput --interleave --only baseline,no_dropout,no_batch_norm,convolutions_only
     python -m benchmarks.throughput --quick         # a tiny model and a few steps: checks the script works
 
 The table goes to stdout, the numbers to a new build/bench/throughput-<UTC time>.json and to
@@ -57,6 +59,8 @@ class Variant:
     jit_compile: bool = False
     pipeline: str = "arrays"  # "arrays": cached tensors; "course": helpers.pipeline with augmentation
     fused_batch_norm: bool = True  # the course's default (TrainConfig.fused_batch_norm)
+    dropout: float = 0.05  # the course's default (TrainConfig.dropout)
+    batch_norm: bool = True
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -74,6 +78,12 @@ VARIANTS = (
     Variant("onednn_off", "TF_ENABLE_ONEDNN_OPTS=0", env={"TF_ENABLE_ONEDNN_OPTS": "0"}),
     Variant("one_inter_op_thread", "TF_NUM_INTEROP_THREADS=1 (one op at a time, all cores inside it)",
             env={"TF_NUM_INTEROP_THREADS": "1"}),
+    # Ablations: different networks, not options. They measure what the layers without counted FLOPs cost
+    # inside a real training step, where the layer profile times each layer alone.
+    Variant("no_dropout", "ablation: no dropout layers (what dropout costs)", dropout=0.0),
+    Variant("no_batch_norm", "ablation: no batch norm (what the fused batch norm costs)", batch_norm=False),
+    Variant("convolutions_only", "ablation: neither dropout nor batch norm (convolutions, ReLU, pooling, concat)",
+            dropout=0.0, batch_norm=False),
 )
 QUICK = {"img_size": 32, "batch_size": 8, "base_filters": 4, "depth": 2}
 
@@ -86,6 +96,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=4, help="timed epochs per variant, after one warm-up epoch")
     parser.add_argument("--steps", type=int, default=12, help="training steps per epoch")
     parser.add_argument("--quick", action="store_true", help="a tiny model, 1 timed epoch of 3 steps (CI)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="train the chosen variants in one process, taking turns epoch by epoch, so the "
+                             "machine's drift falls on all alike (they must share environment and policy)")
     parser.add_argument("--out", default=str(DEFAULT_OUT_DIR), help=f"folder for the JSON (default {DEFAULT_OUT_DIR})")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # a Variant as JSON
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
@@ -125,10 +138,22 @@ def format_table(rows: list[dict[str, Any]], quick: bool = False) -> str:
     return "\n".join(lines)
 
 
-def run_variant(variant: Variant, epochs: int, steps: int) -> dict[str, Any]:
-    """Measure one variant in a fresh Python process with its own environment."""
-    arguments = ["--child", json.dumps(asdict(variant)), "--epochs", str(epochs), "--steps", str(steps)]
-    return run_child("benchmarks.throughput", arguments, f"variant {variant.name}", env=variant.env)
+def run_variants(variants: list[Variant], epochs: int, steps: int) -> list[dict[str, Any]]:
+    """Measure the variants in one fresh Python process with the first one's environment."""
+    arguments = ["--child", json.dumps([asdict(variant) for variant in variants]),
+                 "--epochs", str(epochs), "--steps", str(steps)]
+    what = f"variant {variants[0].name}" if len(variants) == 1 else "variants " + ", ".join(v.name for v in variants)
+    return run_child("benchmarks.throughput", arguments, what, env=variants[0].env)["results"]
+
+
+def check_interleavable(variants: list[Variant]) -> None:
+    """Raise ValueError naming the first variant that cannot share a process with the first one."""
+    first = variants[0]
+    for variant in variants[1:]:
+        if variant.env != first.env or variant.policy != first.policy:
+            raise ValueError(f"--interleave: variant {variant.name!r} needs its own process (environment "
+                             f"{variant.env} and policy {variant.policy!r} differ from {first.name!r}'s); "
+                             "run it without --interleave")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,23 +163,28 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(args)
     try:
         variants = select_variants(args.only, args.quick)
+        if args.interleave:
+            check_interleavable(variants)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    groups = [variants] if args.interleave else [[variant] for variant in variants]
     rows = []
     try:
-        for variant in variants:
-            print(f"{variant.name}: {variant.what} ...", flush=True)
-            row = {"name": variant.name, "what": variant.what, **run_variant(variant, args.epochs, args.steps)}
-            row["matmul_gflops"] = measure_matmul_gflops_for(args.quick)  # here, in the minutes the variant ran
-            rows.append(row)
+        for group in groups:
+            for variant in group:
+                print(f"{variant.name}: {variant.what} ...", flush=True)
+            results = run_variants(group, args.epochs, args.steps)
+            matmul_gflops = measure_matmul_gflops_for(args.quick)  # here, in the minutes the variants ran
+            rows += [{"name": variant.name, "what": variant.what, **result, "matmul_gflops": matmul_gflops}
+                     for variant, result in zip(group, results)]
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print("\n" + format_table(rows, args.quick))
     matmul_gflops = statistics.median(row["matmul_gflops"] for row in rows)
     report = {"variants": rows, "matmul_gflops": matmul_gflops, "cpu": cpu_info(), "quick": args.quick,
-              "epochs": args.epochs, "steps": args.steps,
+              "epochs": args.epochs, "steps": args.steps, "interleaved": args.interleave,
               "finished_at": datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")}
     path = write_report(report, args.out, prefix="throughput", latest=LATEST_FILE)
     print(f"\nWrote {path} and {path.parent / LATEST_FILE}")
@@ -183,21 +213,60 @@ def step_timer_class() -> type:
     return StepTimer
 
 
+def build_variant_model(variant: Variant) -> Any:
+    """The course's U-Net with the variant's size, dropout and batch norm (a keras.Model)."""
+    from helpers.model import build_unet
+
+    return build_unet(input_size=variant.img_size, base_filters=variant.base_filters, depth=variant.depth,
+                      dropout=variant.dropout, batch_norm=variant.batch_norm,
+                      fused_batch_norm=variant.fused_batch_norm)
+
+
 def child_main(args: argparse.Namespace) -> int:
-    """Train one variant (the --child subprocess) and write its images per second to --child-out."""
+    """Train the given variants in this process (the --child subprocess); write their rates to --child-out.
+
+    With several variants (--interleave) they take turns epoch by epoch, the first of each round rotating, so
+    the machine's drift and stalls fall on all of them alike.
+    """
+    import keras
+
+    import helpers  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS unless the variant set it)
+    from helpers.model import conv_flops_per_image
+
+    variants = [Variant(**fields) for fields in json.loads(args.child)]
+    keras.mixed_precision.set_global_policy(variants[0].policy)  # the parent checked they share it
+    keras.utils.set_random_seed(0)
+    StepTimer = step_timer_class()
+    runs = []
+    for variant in variants:
+        model, dataset = prepare_variant(variant, args.steps)
+        model.fit(dataset, epochs=1, verbose=0, shuffle=False)  # warm-up: tracing, kernel selection, caches
+        runs.append({"variant": variant, "model": model, "dataset": dataset, "timer": StepTimer(), "seconds": []})
+    for epoch in range(args.epochs):
+        for run in runs[epoch % len(runs):] + runs[:epoch % len(runs)]:
+            started = time.perf_counter()
+            run["model"].fit(run["dataset"], epochs=1, verbose=0, shuffle=False, callbacks=[run["timer"]])
+            run["seconds"].append(time.perf_counter() - started)
+    results = []
+    for run in runs:
+        variant, steps = run["variant"], run["timer"].seconds
+        results.append({"train_images_per_s": variant.batch_size / statistics.median(steps),
+                        "epoch_images_per_s": variant.batch_size * args.steps / statistics.median(run["seconds"]),
+                        "train_flops_per_image": TRAIN_FLOPS_FACTOR * conv_flops_per_image(run["model"]),
+                        "epoch_seconds": run["seconds"], "step_seconds": steps, "variant": asdict(variant)})
+    Path(args.child_out).write_text(json.dumps({"results": results}))
+    return 0
+
+
+def prepare_variant(variant: Variant, steps: int) -> tuple[Any, Any]:
+    """The variant's compiled model and a dataset of `steps` batches of random images and masks."""
     import keras
     import numpy as np
     import tensorflow as tf
 
-    import helpers  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS unless the variant set it)
-    from helpers.model import build_unet, conv_flops_per_image
     from helpers.pipeline import make_dataset
 
-    variant = Variant(**json.loads(args.child))
-    StepTimer = step_timer_class()
-    keras.mixed_precision.set_global_policy(variant.policy)
-    keras.utils.set_random_seed(0)
-    n_images = variant.batch_size * args.steps
+    n_images = variant.batch_size * steps
     shape = (n_images, variant.img_size, variant.img_size, 1)
     rng = np.random.default_rng(0)
     images = rng.random(shape, dtype=np.float32)
@@ -206,22 +275,9 @@ def child_main(args: argparse.Namespace) -> int:
         dataset = make_dataset(images, masks, variant.batch_size, training=True, seed=0)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((images, masks)).batch(variant.batch_size).cache().prefetch(2)
-    model = build_unet(input_size=variant.img_size, base_filters=variant.base_filters, depth=variant.depth,
-                       fused_batch_norm=variant.fused_batch_norm)
+    model = build_variant_model(variant)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", jit_compile=variant.jit_compile)
-    model.fit(dataset, epochs=1, verbose=0, shuffle=False)  # warm-up: tracing, kernel selection, caches
-    timer = StepTimer()
-    seconds = []
-    for _ in range(args.epochs):
-        started = time.perf_counter()
-        model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
-        seconds.append(time.perf_counter() - started)
-    result = {"train_images_per_s": variant.batch_size / statistics.median(timer.seconds),
-              "epoch_images_per_s": n_images / statistics.median(seconds),
-              "train_flops_per_image": TRAIN_FLOPS_FACTOR * conv_flops_per_image(model),
-              "epoch_seconds": seconds, "step_seconds": timer.seconds, "variant": asdict(variant)}
-    Path(args.child_out).write_text(json.dumps(result))
-    return 0
+    return model, dataset
 
 
 if __name__ == "__main__":

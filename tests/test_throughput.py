@@ -34,6 +34,32 @@ def test_unknown_variant_is_named_in_the_error():
     assert throughput.main(["--only", "nope"]) == 2
 
 
+def test_ablations_remove_the_layers_they_name_and_keep_the_convolutions():
+    from helpers.model import conv_flops_per_image
+
+    def kinds(name):
+        model = throughput.build_variant_model(throughput.select_variants(name, quick=True)[0])
+        dropouts = [layer.rate for layer in model.layers if type(layer).__name__ == "Dropout"]
+        norms = [layer for layer in model.layers if "BatchNormalization" in type(layer).__name__]
+        return max(dropouts), len(norms), conv_flops_per_image(model)
+
+    base_dropout, base_norms, base_flops = kinds("baseline")
+    assert base_dropout > 0 and base_norms > 0
+    assert kinds("no_dropout") == (0.0, base_norms, base_flops)
+    assert kinds("no_batch_norm") == (base_dropout, 0, base_flops)
+    assert kinds("convolutions_only") == (0.0, 0, base_flops)
+
+
+@pytest.mark.parametrize("names, culprit", [("baseline,onednn_off", "onednn_off"),
+                                            ("baseline,no_dropout,bfloat16", "bfloat16")])
+def test_interleave_refuses_variants_that_need_their_own_process(names, culprit, capsys):
+    with pytest.raises(ValueError, match=f"'{culprit}' needs its own process"):
+        throughput.check_interleavable(throughput.select_variants(names))
+    assert throughput.main(["--interleave", "--only", names]) == 2
+    assert culprit in capsys.readouterr().err
+    throughput.check_interleavable(throughput.select_variants("baseline,keras_batch_norm,no_dropout,baseline"))
+
+
 @pytest.mark.parametrize("option", [["--epochs", "0"], ["--steps", "0"]])
 def test_bad_counts_are_refused(option):
     with pytest.raises(SystemExit):
@@ -79,3 +105,20 @@ def test_quick_run_writes_a_report(tmp_path):
     rates = [row["matmul_gflops"] for row in report["variants"]]
     assert report["matmul_gflops"] == pytest.approx(statistics.median(rates))
     assert report["quick"] is True
+
+
+@pytest.mark.slow
+def test_quick_interleaved_run_shares_one_process_and_one_matmul_reading(tmp_path):
+    command = [sys.executable, "-m", "benchmarks.throughput", "--quick", "--interleave",
+               "--only", "baseline,no_dropout", "--out", str(tmp_path)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    (report_file,) = tmp_path.glob("throughput-*.json")
+    report = json.loads(report_file.read_text())
+    assert report["interleaved"] is True
+    baseline, no_dropout = report["variants"]
+    assert (baseline["name"], no_dropout["name"]) == ("baseline", "no_dropout")
+    assert no_dropout["variant"]["dropout"] == 0.0 and baseline["variant"]["dropout"] > 0
+    assert len(baseline["step_seconds"]) == len(no_dropout["step_seconds"]) == 3
+    assert baseline["matmul_gflops"] == no_dropout["matmul_gflops"] == report["matmul_gflops"]
