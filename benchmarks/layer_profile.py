@@ -9,6 +9,7 @@ framework's overhead, and lets TensorFlow overlap or fuse layers).
 
     python -m benchmarks.layer_profile                  # the course's U-Net (about two minutes on 2 cores)
     python -m benchmarks.layer_profile --keras-batch-norm   # with Keras' own batch norm instead of the fused one
+    python -m benchmarks.layer_profile --channels-first     # every layer on channels-first (NCHW) tensors
     python -m benchmarks.layer_profile --quick          # a tiny U-Net: checks the script works
 
 The table goes to stdout, the numbers to a new build/bench/layer-profile-<UTC time>.json (and
@@ -41,12 +42,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per layer; the median is reported")
     parser.add_argument("--keras-batch-norm", action="store_true",
                         help="Keras' own BatchNormalization instead of the course's fused one")
+    parser.add_argument("--channels-first", action="store_true",
+                        help="time every layer on channels-first (NCHW) tensors instead of TensorFlow's "
+                             "channels-last; implies --keras-batch-norm (the fused layer is channels-last only) "
+                             "and leaves out the whole training step (the model is channels-last)")
     parser.add_argument("--quick", action="store_true", help="a tiny U-Net and few repeats, to check the script")
     parser.add_argument("--out", default=str(DEFAULT_OUT_DIR), help="folder for the JSON report")
     args = parser.parse_args(argv)
     for name in ("img_size", "base_filters", "depth", "batch_size", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1; got {getattr(args, name)}")
+    if args.channels_first:
+        args.keras_batch_norm = True
     if args.quick:
         for name, value in QUICK.items():
             setattr(args, name, value)
@@ -64,8 +71,18 @@ def layer_kind(class_name: str, output_side: int, input_side: int) -> str:
             "Concatenate": "concatenate"}.get(class_name, "other")
 
 
-def summarise(rows: list[dict[str, Any]], step_ms: float, matmul_gflops: float) -> list[dict[str, Any]]:
-    """Per kind of layer, then for the sum of layers and the whole step: ms, share of the sum, FLOPs, rates."""
+def channels_first_config(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A layer's config for channels-first (NCHW) tensors: its data format, or its channel axis, moved."""
+    config = dict(config)
+    if "data_format" in config:
+        config["data_format"] = "channels_first"
+    if class_name in ("BatchNormalization", "Concatenate"):
+        config["axis"] = 1
+    return config
+
+
+def summarise(rows: list[dict[str, Any]], step_ms: float | None, matmul_gflops: float) -> list[dict[str, Any]]:
+    """Per kind of layer, then for the sum of layers and the whole step (when timed): ms, share, FLOPs, rates."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row["kind"]].append(row)
@@ -79,7 +96,8 @@ def summarise(rows: list[dict[str, Any]], step_ms: float, matmul_gflops: float) 
 
     summary = [entry(kind, members, sum(row["ms"] for row in members)) for kind, members in groups.items()]
     summary.sort(key=lambda group: -group["ms"])
-    return summary + [entry("sum of layers", rows, total_ms), entry("whole training step", rows, step_ms)]
+    summary.append(entry("sum of layers", rows, total_ms))
+    return summary + ([entry("whole training step", rows, step_ms)] if step_ms is not None else [])
 
 
 def format_table(rows: list[dict[str, Any]], summary: list[dict[str, Any]], matmul_gflops: float,
@@ -87,7 +105,8 @@ def format_table(rows: list[dict[str, Any]], summary: list[dict[str, Any]], matm
     """The layer table, then the summary by kind."""
     lines = [f"U-Net {settings['img_size']}x{settings['img_size']}, {settings['base_filters']} base filters, depth "
              f"{settings['depth']}, batch {settings['batch_size']}; dense float32 matmul {matmul_gflops:.1f} GFLOP/s"
-             + (" [quick: a tiny model, only to check the script]" if settings.get("quick") else ""),
+             + (" [quick: a tiny model, only to check the script]" if settings.get("quick") else "")
+             + ("; every layer on channels-first (NCHW) tensors" if settings.get("channels_first") else ""),
              "ms and GFLOP are per batch, forward and backward; a share is of the sum of the layers timed alone",
              "", f"{'layer':<28}{'kind':<26}{'output':>16}{'ms':>9}{'GFLOP':>8}{'GFLOP/s':>9}", "-" * 96]
     for row in rows:
@@ -104,14 +123,20 @@ def format_table(rows: list[dict[str, Any]], summary: list[dict[str, Any]], matm
     return "\n".join(lines)
 
 
-def time_layer(layer: Any, batch_size: int, repeats: int, needs_input_gradient: bool) -> float:
+def time_layer(layer: Any, batch_size: int, repeats: int, needs_input_gradient: bool,
+               channels_first: bool = False) -> float:
     """Median seconds of one forward (training mode) and backward pass of a fresh copy of layer."""
     import tensorflow as tf
 
     several = isinstance(layer.input, list)  # Concatenate takes a list of tensors
     inputs = layer.input if several else [layer.input]
-    tensors = [tf.random.uniform((batch_size, *t.shape[1:]), dtype=tf.float32, seed=i) for i, t in enumerate(inputs)]
-    copy = layer.__class__.from_config(layer.get_config())
+    shapes = [tuple(t.shape[1:]) for t in inputs]
+    config = layer.get_config()
+    if channels_first:
+        shapes = [(shape[-1], *shape[:-1]) for shape in shapes]
+        config = channels_first_config(type(layer).__name__, config)
+    tensors = [tf.random.uniform((batch_size, *shape), dtype=tf.float32, seed=i) for i, shape in enumerate(shapes)]
+    copy = layer.__class__.from_config(config)
     copy(tensors if several else tensors[0])  # builds the weights
 
     @tf.function
@@ -155,8 +180,8 @@ def time_training_step(model: Any, batch_size: int, repeats: int) -> float:
 
 
 def profile(img_size: int, base_filters: int, depth: int, batch_size: int, repeats: int,
-            fused_batch_norm: bool = True) -> dict[str, Any]:
-    """Every layer's time and FLOPs, and the whole training step's time."""
+            fused_batch_norm: bool = True, channels_first: bool = False) -> dict[str, Any]:
+    """Every layer's time and FLOPs, and the whole training step's time (channels-last only, else None)."""
     from keras import layers
 
     import helpers  # noqa: F401  (oneDNN on, as in the course)
@@ -170,12 +195,13 @@ def profile(img_size: int, base_filters: int, depth: int, batch_size: int, repea
         is_conv = isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose))
         flops = TRAIN_FLOPS_FACTOR * 2 * conv_multiply_adds(layer) * batch_size if is_conv else 0
         fed_by_input = layer.input is model.input  # the first layer needs no gradient for the images
-        seconds = time_layer(layer, batch_size, repeats, needs_input_gradient=not fed_by_input)
+        seconds = time_layer(layer, batch_size, repeats, needs_input_gradient=not fed_by_input,
+                             channels_first=channels_first)
         input_side = (layer.input[0] if isinstance(layer.input, list) else layer.input).shape[1]
         rows.append({"name": layer.name, "kind": layer_kind(type(layer).__name__, layer.output.shape[1], input_side),
                      "output_shape": list(layer.output.shape), "ms": 1000 * seconds,
                      "train_gflop": flops / 1e9, "gflops": flops / 1e9 / seconds})
-    step_ms = 1000 * time_training_step(model, batch_size, repeats)
+    step_ms = None if channels_first else 1000 * time_training_step(model, batch_size, repeats)
     return {"rows": rows, "step_ms": step_ms}
 
 
@@ -183,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     """Profile the U-Net's layers, print the tables and write the JSON report."""
     args = parse_args(argv)
     settings = {name: getattr(args, name) for name in ("img_size", "base_filters", "depth", "batch_size",
-                                                        "repeats", "quick", "keras_batch_norm")}
+                                                        "repeats", "quick", "keras_batch_norm", "channels_first")}
     measured = profile(args.img_size, args.base_filters, args.depth, args.batch_size, args.repeats,
-                       fused_batch_norm=not args.keras_batch_norm)
+                       fused_batch_norm=not args.keras_batch_norm, channels_first=args.channels_first)
     matmul_gflops = measure_matmul_gflops_for(args.quick)
     summary = summarise(measured["rows"], measured["step_ms"], matmul_gflops)
     print(format_table(measured["rows"], summary, matmul_gflops, settings))

@@ -247,6 +247,9 @@ def child_main(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             run["model"].fit(run["dataset"], epochs=1, verbose=0, shuffle=False, callbacks=[run["timer"]])
             run["seconds"].append(time.perf_counter() - started)
+        if len(runs) > 1:  # one process runs them all: show progress
+            print(f"round {epoch + 1}/{args.epochs}: " + ", ".join(
+                f"{run['variant'].name} {run['seconds'][-1]:.1f} s" for run in runs), flush=True)
     results = []
     for run in runs:
         variant, steps = run["variant"], run["timer"].seconds

@@ -32,6 +32,24 @@ def test_summary_adds_up_per_kind_and_compares_with_the_whole_step():
     assert list(summary)[0] == "batch norm"  # the costliest kind first
 
 
+def test_channels_first_moves_the_data_format_or_the_channel_axis():
+    move = layer_profile.channels_first_config
+    assert move("Conv2D", {"filters": 8, "data_format": "channels_last"}) == {"filters": 8, "data_format": "channels_first"}
+    assert move("BatchNormalization", {"axis": -1})["axis"] == 1
+    assert move("Concatenate", {"axis": -1})["axis"] == 1
+    assert move("Dropout", {"rate": 0.1}) == {"rate": 0.1}
+    original = {"axis": -1}
+    move("BatchNormalization", original)
+    assert original == {"axis": -1}  # the layer's own config is left alone
+    assert layer_profile.parse_args(["--channels-first"]).keras_batch_norm is True
+
+
+def test_summary_without_a_whole_step_leaves_its_row_out():
+    rows = [{"kind": "conv 8x8", "ms": 30.0, "train_gflop": 3.0}]
+    summary = layer_profile.summarise(rows, step_ms=None, matmul_gflops=200.0)
+    assert [group["kind"] for group in summary] == ["conv 8x8", "sum of layers"]
+
+
 def test_bad_sizes_are_refused():
     with pytest.raises(SystemExit):
         layer_profile.parse_args(["--batch-size", "0"])
@@ -51,3 +69,13 @@ def test_quick_profile_times_every_layer_and_writes_a_report(tmp_path, capsys):
     assert report["settings"]["keras_batch_norm"] is False
     assert sum(row["kind"] == "batch norm" for row in report["layers"]) == 2 * (2 + 1 + 2)  # depth 2: 5 blocks
     assert all(row["kind"] != "other" for row in report["layers"] if row["name"] != "output")
+
+
+@pytest.mark.slow
+def test_quick_channels_first_profile_times_every_layer_without_the_whole_step(tmp_path, capsys):
+    assert layer_profile.main(["--quick", "--channels-first", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / layer_profile.LATEST_FILE).read_text())
+    assert report["settings"]["channels_first"] is True and report["settings"]["keras_batch_norm"] is True
+    assert report["step_ms"] is None and all(row["ms"] > 0 for row in report["layers"])
+    output = capsys.readouterr().out
+    assert "channels-first (NCHW)" in output and "whole training step" not in output
