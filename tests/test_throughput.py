@@ -82,6 +82,9 @@ def test_matmul_fraction_and_table_relative_to_the_baseline():
     assert table[3].split()[:6] == ["baseline", "20.0", "18.0", "1.00", "200.0", "40.0%"]
     assert table[4].split()[:6] == ["xla", "5.0", "4.5", "0.25", "100.0", "20.0%"]
     assert table[5].split()[:6] == ["batch_16", "10.0", "9.0", "0.50", "160.0", "25.0%"]
+    for row in rows:
+        row["matmul_gflops"] = 150.0
+    assert "measured once, after the variants' shared process: 150.0" in throughput.format_table(rows, interleaved=True)
 
 
 @pytest.mark.slow
