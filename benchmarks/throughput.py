@@ -100,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="train the chosen variants in one process, taking turns epoch by epoch, so the "
                              "machine's drift falls on all alike (they must share environment and policy)")
     parser.add_argument("--out", default=str(DEFAULT_OUT_DIR), help=f"folder for the JSON (default {DEFAULT_OUT_DIR})")
-    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # a Variant as JSON
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # a JSON list of Variants
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.steps < 1:
