@@ -96,8 +96,10 @@ def summarise(rows: list[dict[str, Any]], step_ms: float | None, matmul_gflops: 
 
     summary = [entry(kind, members, sum(row["ms"] for row in members)) for kind, members in groups.items()]
     summary.sort(key=lambda group: -group["ms"])
-    summary.append(entry("sum of layers", rows, total_ms))
-    return summary + ([entry("whole training step", rows, step_ms)] if step_ms is not None else [])
+    totals = [entry("sum of layers", rows, total_ms)]
+    if step_ms is not None:
+        totals.append(entry("whole training step", rows, step_ms))
+    return summary + totals
 
 
 def format_table(rows: list[dict[str, Any]], summary: list[dict[str, Any]], matmul_gflops: float,

@@ -159,7 +159,8 @@ def check_interleavable(variants: list[Variant]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every chosen variant, each followed by the matmul rate; print the table and write the JSON."""
+    """Run the chosen variants (each in its own process, or all in one with --interleave), each process followed
+    by the matmul rate; print the table and write the JSON."""
     args = parse_args(argv)
     if args.child:
         return child_main(args)
