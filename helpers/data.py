@@ -2,22 +2,26 @@
 
 Layout (what Kaggle's download unpacks to)::
 
-    DATA_DIR/train/images/ID.png   101x101 seismic section (8-bit RGB with equal channels, or grayscale)
+    DATA_DIR/train/images/ID.png   101x101 seismic section (8-bit RGB with equal channels, or 8/16-bit gray)
     DATA_DIR/train/masks/ID.png    its salt mask (16-bit 0/65535 or 8-bit 0/255)
     DATA_DIR/train.csv             id,rle_mask   (optional; checked against the masks when present)
     DATA_DIR/depths.csv            id,z          (optional; depth of each section)
     DATA_DIR/test/images/ID.png    unlabelled sections
 
-Nothing here ever writes to or deletes from the data folder.
+The extension may be in any case (ID.PNG); the CSV files must be UTF-8. Every problem is one DataError
+that names the file (and line) at fault. Nothing here ever writes to or deletes from the data folder.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +40,7 @@ LAYOUT_HINT = (
     "test/images/ID.png"
 )
 DATA_DIR_ENV = "SALT_DATA_DIR"
+SYNTHETIC_MARKER = "SYNTHETIC.json"  # helpers.synthetic.MARKER_NAME, without importing that module
 _MAX_LISTED = 5  # how many offending ids an error message lists before summarising
 _T = TypeVar("_T")
 
@@ -91,9 +96,25 @@ def _existing_data_dir(path: Path, origin: str) -> Path:
     """Check that a folder exists and holds train/images or test/images."""
     if not path.is_dir():
         raise DataError(f"{origin} {path} does not exist or is not a folder; {LAYOUT_HINT}")
-    if not (path / "train" / "images").is_dir() and not (path / "test" / "images").is_dir():
-        raise DataError(f"{origin} {path} has neither train/images nor test/images; {LAYOUT_HINT}")
+    if not _has_layout(path):
+        raise DataError(f"{origin} {path} has neither train/images nor test/images; {LAYOUT_HINT}{_suggest(path)}")
     return path
+
+
+def _has_layout(path: Path) -> bool:
+    """Whether a folder holds train/images or test/images."""
+    return (path / "train" / "images").is_dir() or (path / "test" / "images").is_dir()
+
+
+def _suggest(path: Path) -> str:
+    """'; did you mean ...?' naming the data folders just above or below path (e.g. the cache's set), if any."""
+    try:
+        below = sorted(child for child in path.iterdir() if child.is_dir() and _has_layout(child))
+    except OSError:
+        below = []
+    above = [parent for parent in list(path.parents)[:2] if _has_layout(parent)]
+    found = [str(folder) for folder in (above[:1] + below)[:3]]
+    return f"; did you mean {' or '.join(found)}?" if found else ""
 
 
 # ----------------------------------------------------------------------------- loading
@@ -102,49 +123,69 @@ def _existing_data_dir(path: Path, origin: str) -> Path:
 def load_train(data_dir: str | Path, n_images: int = 0, progress: bool = True) -> SaltDataset:
     """Load labelled pairs (all when n_images == 0, else the first n_images ids in sorted order)."""
     data_dir = _require_dir(Path(data_dir), "data folder")
-    image_dir = _require_dir(data_dir / "train" / "images", "training image folder")
-    mask_dir = _require_dir(data_dir / "train" / "masks", "training mask folder")
-    image_ids, mask_ids = _png_ids(image_dir), _png_ids(mask_dir)
-    _check_same_ids(image_ids, f"images in {image_dir}", mask_ids, f"masks in {mask_dir}")
-    ids = _first_n(image_ids, n_images)
-    pairs = _load_parallel(
-        lambda id_: (read_image(image_dir / f"{id_}.png"), read_mask(mask_dir / f"{id_}.png")),
-        ids,
-        "train images",
-        progress,
-    )
-    images = np.stack([image for image, _ in pairs])
-    masks = np.stack([mask for _, mask in pairs])
-    if (data_dir / "train.csv").is_file():
-        _check_rle_csv(data_dir / "train.csv", image_ids, ids, masks)
-    return SaltDataset(ids=ids, images=images, masks=masks, depths=_depths_for(data_dir, ids))
+    with _synthetic_hint(data_dir):
+        image_dir = _require_dir(data_dir / "train" / "images", "training image folder")
+        mask_dir = _require_dir(data_dir / "train" / "masks", "training mask folder")
+        image_files, mask_files = _png_files(image_dir), _png_files(mask_dir)
+        image_ids = list(image_files)
+        _check_same_ids(image_ids, f"images in {image_dir}", list(mask_files), f"masks in {mask_dir}")
+        ids = _first_n(image_ids, n_images)
+        pairs = _load_parallel(
+            lambda id_: (read_image(image_files[id_]), read_mask(mask_files[id_])), ids, "train images", progress
+        )
+        images = np.stack([image for image, _ in pairs])
+        masks = np.stack([mask for _, mask in pairs])
+        if (data_dir / "train.csv").is_file():
+            _check_rle_csv(data_dir / "train.csv", image_ids, ids, masks)
+        return SaltDataset(ids=ids, images=images, masks=masks, depths=_depths_for(data_dir, ids))
 
 
 def load_test(path: str | Path, n_images: int = 0, progress: bool = True) -> SaltDataset:
     """Load unlabelled images from a data folder's test/images, or from a folder of PNGs directly."""
     path = _require_dir(Path(path), "test data folder")
-    is_data_dir = (path / "test" / "images").is_dir()
-    image_dir = path / "test" / "images" if is_data_dir else path
-    ids = _first_n(_png_ids(image_dir), n_images)
-    images = _load_parallel(lambda id_: read_image(image_dir / f"{id_}.png"), ids, "test images", progress)
-    depths = _depths_for(path, ids) if is_data_dir else np.full(len(ids), np.nan, np.float32)
-    return SaltDataset(ids=ids, images=np.stack(images), masks=None, depths=depths)
+    with _synthetic_hint(path):
+        is_data_dir = (path / "test" / "images").is_dir()
+        files = _png_files(path / "test" / "images" if is_data_dir else path)
+        ids = _first_n(list(files), n_images)
+        images = _load_parallel(lambda id_: read_image(files[id_]), ids, "test images", progress)
+        depths = _depths_for(path, ids) if is_data_dir else np.full(len(ids), np.nan, np.float32)
+        return SaltDataset(ids=ids, images=np.stack(images), masks=None, depths=depths)
+
+
+@contextmanager
+def _synthetic_hint(data_dir: Path) -> Iterator[None]:
+    """Add 'delete it to have it generated afresh' to a data error in a generated synthetic set."""
+    try:
+        yield
+    except DataError as error:
+        if not (data_dir / SYNTHETIC_MARKER).is_file():
+            raise
+        raise DataError(
+            f"{error}; {data_dir} is a generated synthetic data set (it holds {SYNTHETIC_MARKER}): if it was changed "
+            "after it was written, delete that folder and run again to have it generated afresh"
+        ) from error
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read one seismic section as float32 (101, 101) in [0, 1] (8-bit RGB with equal channels, or gray)."""
-    pixels = _decode_png(path)
+    """Read one seismic section as float32 (101, 101) in [0, 1] (8-bit RGB with equal channels, or gray).
+
+    16-bit files are read on their 16-bit scale (0..65535), except one whose values all lie in 0..255:
+    that is 8-bit data in a 16-bit file as often as a near-black 16-bit section, so it is refused.
+    """
+    pixels, bits = _decode_png(path)
     if pixels.ndim == 3 and pixels.shape[2] == 3:
         if not (np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 0], pixels[..., 2])):
             raise DataError(f"{path}: RGB image with different R, G and B channels; expected a grayscale section")
         pixels = pixels[..., 0]
     _check_native_2d(path, pixels, "image")
+    if bits == 16:
+        _refuse_8_bit_values_in_16_bits(path, pixels)
     return (pixels.astype(np.float32) / _full_scale(path, pixels)).astype(np.float32)
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """Read one salt mask as float32 (101, 101) in {0, 1} (any one non-zero value marks salt)."""
-    pixels = _decode_png(path)
+    """Read one salt mask as float32 (101, 101) in {0, 1} (any one non-zero value marks salt; 8 or 16 bits)."""
+    pixels, _ = _decode_png(path)
     _check_native_2d(path, pixels, "mask")
     salt = pixels[pixels != 0]
     if salt.size and np.any(salt != salt[0]):
@@ -153,14 +194,41 @@ def read_mask(path: Path) -> np.ndarray:
     return (pixels > 0).astype(np.float32)
 
 
-def _decode_png(path: Path) -> np.ndarray:
-    """Decode an image file into a NumPy array, naming the file when it cannot be read."""
+def _decode_png(path: Path) -> tuple[np.ndarray, int]:
+    """Decode an image file into a NumPy array and its bits per sample, naming the file when it cannot be read."""
     try:
-        with Image.open(path) as image:
-            # A palette PNG stores indices, not gray levels: expand it so the channel check sees the colours.
-            return np.asarray(image.convert("RGB") if image.mode == "P" else image)
+        with open(path, "rb") as handle:
+            bits = _png_bit_depth(handle.read(26))
+            handle.seek(0)
+            with Image.open(handle) as image:
+                # A palette PNG stores indices, not gray levels: expand it so the channel check sees the colours.
+                pixels = np.asarray(image.convert("RGB") if image.mode == "P" else image)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
         raise DataError(f"{path}: cannot be decoded as an image ({error})") from error
+    return pixels, bits or pixels.dtype.itemsize * 8
+
+
+def _png_bit_depth(header: bytes) -> int | None:
+    """Bits per sample from a PNG's IHDR chunk (None when the bytes are not a PNG header)."""
+    if len(header) < 26 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return header[24]
+
+
+def _refuse_8_bit_values_in_16_bits(path: Path, pixels: np.ndarray) -> None:
+    """Raise when a 16-bit section holds only values 0..255, which have no unambiguous meaning."""
+    if pixels.dtype == np.uint8:
+        # Pillow keeps only the high byte of each 16-bit colour sample: all zero means every value was 0..255.
+        ambiguous, values = not pixels.any(), "all lie in 0..255 (or are all 0)"
+    else:
+        top = int(pixels.max())
+        ambiguous, values = 0 < top <= 255, f"all lie in 0..255 (largest {top})"
+    if ambiguous:
+        raise DataError(
+            f"{path}: 16-bit image whose values {values}: on the 16-bit scale that is a near-black section, but it "
+            "is more likely 8-bit data saved in a 16-bit file, and nothing in the file says which; re-save it as an "
+            "8-bit PNG (values 0..255 unchanged) or as a real 16-bit PNG (values multiplied by 257)"
+        )
 
 
 def _check_native_2d(path: Path, pixels: np.ndarray, what: str) -> None:
@@ -173,7 +241,7 @@ def _check_native_2d(path: Path, pixels: np.ndarray, what: str) -> None:
 
 
 def _full_scale(path: Path, pixels: np.ndarray) -> float:
-    """The value of a white pixel for this file's bit depth (8 or 16 bits)."""
+    """The value of a white pixel for this array's type (8 or 16 bits)."""
     if pixels.dtype == np.uint8:
         return 255.0
     if pixels.dtype in (np.uint16, np.int32) and pixels.min() >= 0 and pixels.max() <= 65535:
@@ -182,15 +250,39 @@ def _full_scale(path: Path, pixels: np.ndarray) -> float:
 
 
 def _load_parallel(read: Callable[[str], _T], ids: list[str], label: str, progress: bool) -> list[_T]:
-    """Apply read to every id on a few threads (PNG decoding releases the GIL), with a progress bar."""
+    """Apply read to every id on a few threads (PNG decoding releases the GIL), with a progress bar.
+
+    Every file is tried, so that one error names all the unreadable ones, not just the first.
+    """
     workers = min(8, (os.cpu_count() or 1) + 2)
     # A bar redraws itself with carriage returns: fine on a terminal, a smear in a log file or a pipe.
     bar = progress and sys.stderr.isatty()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        loaded = list(tqdm(pool.map(read, ids), total=len(ids), desc=label, disable=not bar, leave=False))
+        results = list(tqdm(pool.map(_capture_data_error(read), ids), total=len(ids), desc=label,
+                            disable=not bar, leave=False))
+    errors = [result for result in results if isinstance(result, DataError)]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        # The others without their advice (what follows the first ';'), which the first one already gives.
+        others = "; ".join(str(error).split(";")[0] for error in errors[1:_MAX_LISTED])
+        more = f"; ... ({len(errors) - _MAX_LISTED} more)" if len(errors) > _MAX_LISTED else ""
+        raise DataError(f"{len(errors)} of the {len(ids)} {label} cannot be used: {errors[0]}; also {others}{more}")
     if progress and not bar:
-        print(f"{label}: {len(loaded)} loaded", file=sys.stderr, flush=True)
-    return loaded
+        print(f"{label}: {len(results)} loaded", file=sys.stderr, flush=True)
+    return results  # type: ignore[return-value]
+
+
+def _capture_data_error(read: Callable[[str], _T]) -> Callable[[str], _T | DataError]:
+    """read, returning a DataError instead of raising it."""
+
+    def wrapped(id_: str) -> _T | DataError:
+        try:
+            return read(id_)
+        except DataError as error:
+            return error
+
+    return wrapped
 
 
 # ----------------------------------------------------------------------------- folder checks
@@ -203,12 +295,28 @@ def _require_dir(path: Path, what: str) -> Path:
     return path
 
 
-def _png_ids(folder: Path) -> list[str]:
-    """Sorted ids (file stems) of the PNG files in a folder; an empty folder is an error."""
-    ids = sorted(path.stem for path in folder.iterdir() if path.suffix.lower() == ".png" and path.is_file())
-    if not ids:
+def _png_files(folder: Path) -> dict[str, Path]:
+    """The PNG files of a folder by id (file stem; any case of .png), sorted by id; an empty folder is an error."""
+    files: dict[str, Path] = {}
+    clashes: list[str] = []
+    try:
+        paths = sorted(folder.iterdir())
+    except OSError as error:
+        raise DataError(f"{folder}: cannot be listed ({error.strerror or error}); check its permissions") from None
+    for path in paths:
+        if path.suffix.lower() != ".png" or not path.is_file():
+            continue
+        if path.stem in files:
+            clashes.append(f"{files[path.stem].name} and {path.name}")
+        files[path.stem] = path
+    if clashes:
+        raise DataError(
+            f"{folder}: {len(clashes)} id(s) have two files that differ only in the case of .png: {_some(clashes)}; "
+            "keep one file per id (rename or move the other)"
+        )
+    if not files:
         raise DataError(f"{folder} contains no .png files; {LAYOUT_HINT}")
-    return ids
+    return dict(sorted(files.items()))
 
 
 def _first_n(ids: list[str], n_images: int) -> list[str]:
@@ -263,12 +371,37 @@ def _read_csv_pairs(path: Path, header: tuple[str, str]) -> list[tuple[str, str]
     return [pair for _, pair in _numbered_csv_pairs(path, header)]
 
 
+def read_csv_rows(path: str | Path) -> list[list[str]]:
+    """All rows of a UTF-8 CSV file (a byte-order mark is allowed); DataError naming the file and line otherwise."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist; expected a CSV file") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read as a CSV file ({error.strerror or error})") from None
+    raw = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise DataError(
+            f"{path}, line {line}, byte {column}: byte 0x{raw[error.start]:02x} is not UTF-8 text; the file must be "
+            "UTF-8 (or plain ASCII) CSV: re-save it as UTF-8, or remove the stray character"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return list(reader)
+    except csv.Error as error:
+        raise DataError(f"{path}, line {reader.line_num}: not a readable CSV row ({error}); fix or remove it") from None
+
+
 def _numbered_csv_pairs(path: Path, header: tuple[str, str]) -> list[tuple[int, tuple[str, str]]]:
     """(line number, (key, value)) for each row of a two-column CSV; checks header, width and duplicates."""
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path} does not exist; expected a CSV file with header {','.join(header)}")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
+    rows = read_csv_rows(path)
     if not rows or tuple(cell.strip() for cell in rows[0]) != header:
         found = ",".join(rows[0]) if rows else "an empty file"
         raise DataError(f"{path}: header is {found!r}; expected {','.join(header)!r}")
@@ -327,9 +460,13 @@ def coverage_class(coverage: np.ndarray) -> np.ndarray:
 
 
 def stratified_split(
-    coverage: np.ndarray, val_fraction: float = 0.1, seed: int = 0
+    coverage: np.ndarray, val_fraction: float = 0.1, seed: int = 0, source: str | Path | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/validation index split with every coverage class represented in both parts."""
+    """Seeded train/validation index split with every coverage class represented in both parts.
+
+    A class needs two images to give one to each part, so a set in which no class has two (one or two
+    images, say) cannot be split: that is a DataError naming N_IMAGES and, when given, the source folder.
+    """
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
     classes = coverage_class(np.asarray(coverage).reshape(-1))
@@ -340,6 +477,13 @@ def stratified_split(
         # A class with >= 2 members gives at least one to validation and keeps at least one for training.
         n_val = min(max(round(len(members) * val_fraction), 1), len(members) - 1)
         val_parts.append(members[:n_val])
-    val_idx = np.sort(np.concatenate(val_parts)) if val_parts else np.array([], np.int64)
+    if not any(len(part) for part in val_parts):
+        where = f" from {source}" if source is not None else ""
+        raise DataError(
+            f"cannot split {len(classes)} labelled image(s){where} into training and validation: the validation set "
+            "needs a coverage class with at least two images (one for each side) and none has; use more images "
+            "(raise N_IMAGES, 0 loads them all) or a data folder with more labelled sections"
+        )
+    val_idx = np.sort(np.concatenate(val_parts))
     train_idx = np.setdiff1d(np.arange(len(classes)), val_idx)
     return train_idx.astype(np.int64), val_idx.astype(np.int64)

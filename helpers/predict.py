@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from helpers import NATIVE_SIZE
+from helpers.data import read_csv_rows
+from helpers.errors import DataError
 from helpers.rle import rle_decode, rle_encode
 from helpers.sizing import Sizing
 
@@ -77,18 +79,20 @@ def write_submission(ids: list[str], masks: np.ndarray, path: str | Path) -> Pat
 
 
 def read_submission(path: str | Path, shape: tuple[int, int] = (NATIVE_SIZE, NATIVE_SIZE)) -> dict[str, np.ndarray]:
-    """Decode a submission CSV back into masks by id, checking its header and rows."""
+    """Decode a submission CSV back into masks by id, checking its header and rows (DataError naming the line)."""
     path = Path(path)
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header != ["id", "rle_mask"]:
-            raise ValueError(f"{path}: header must be 'id,rle_mask', got {header}")
-        masks = {}
-        for line, row in enumerate(reader, start=2):
-            if len(row) != 2:
-                raise ValueError(f"{path}, line {line}: expected 2 fields, got {len(row)}")
-            if row[0] in masks:
-                raise ValueError(f"{path}, line {line}: id {row[0]} appears twice")
+    rows = read_csv_rows(path)  # a DataError naming the file for a missing, unreadable or non-UTF-8 file
+    header = rows[0] if rows else None
+    if header != ["id", "rle_mask"]:
+        raise DataError(f"{path}: header must be 'id,rle_mask', got {header}")
+    masks = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != 2:
+            raise DataError(f"{path}, line {line}: expected 2 fields, got {len(row)}")
+        if row[0] in masks:
+            raise DataError(f"{path}, line {line}: id {row[0]} appears twice")
+        try:
             masks[row[0]] = rle_decode(row[1], shape)
+        except ValueError as error:
+            raise DataError(f"{path}, line {line}: rle_mask of id {row[0]} is malformed: {error}") from None
     return masks

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
 import errno
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import sys
+import threading
+import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -38,6 +43,11 @@ from helpers import NATIVE_SIZE
 from helpers.errors import DataError
 from helpers.rle import rle_encode
 
+try:
+    import fcntl  # POSIX: a lock on a file in a staging folder tells whether its writer is still alive
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 GENERATOR_VERSION = 1
 MARKER_NAME = "SYNTHETIC.json"
 CACHE_ENV = "SALT_CACHE_DIR"
@@ -47,6 +57,11 @@ DEFAULT_N_TEST = 500
 # Most rows of model added above and below the picture (the reach of the widest wavelet).
 _MAX_PAD = 46
 _SPLIT_CODES = {"train": 0, "test": 1}
+_STAGING_INFIX = ".partial-"
+_LOCK_NAME = ".writing.lock"
+# A staging folder without its lock file (its writer killed within a moment of creating it) is stale after this.
+_STALE_UNLOCKED_S = 600
+_PR_SET_PDEATHSIG = 1
 # Fewer sections than this are written in-process: starting workers would cost more than it saves.
 _MIN_PARALLEL = 200
 
@@ -541,23 +556,30 @@ def write_synthetic_dataset(
     progress: bool = True,
     workers: int | None = None,
 ) -> Path:
-    """Write a synthetic set in Kaggle's layout to out_dir (atomically) and return the folder."""
+    """Write a synthetic set in Kaggle's layout to out_dir (atomically) and return the folder.
+
+    It is written into a staging folder beside out_dir and renamed at the end, so nobody ever sees
+    half a data set; a staging folder left by a killed run is removed by the next run. A folder that
+    cannot be written (a file in the way, no permission, a full disk) is a DataError naming it.
+    """
     out_dir = Path(out_dir).expanduser().absolute()
     _check_counts(n_train, n_test, seed)
     workers = _check_workers(workers)
     marker = _marker(seed, n_train, n_test)
-    if _holds_set(out_dir, marker):
-        return out_dir
-    _refuse_if_occupied(out_dir, marker)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside out_dir and renamed at the end, so nobody ever sees half a data set.
-    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-    staging.mkdir()
-    try:
-        _write_layout(staging, marker, progress, workers)
-        _publish(staging, out_dir, marker)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with _os_errors_named(out_dir):
+        if _holds_set(out_dir, marker):
+            return out_dir
+        _refuse_if_occupied(out_dir, marker)
+        _make_parent(out_dir)
+        _remove_stale_staging(out_dir)
+        staging = out_dir.parent / f".{out_dir.name}{_STAGING_INFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        staging.mkdir()
+        try:
+            with _writing_lock(staging):
+                _write_layout(staging, marker, progress, workers)
+            _publish(staging, out_dir, marker)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out_dir
 
 
@@ -565,14 +587,20 @@ def builtin_data_dir(n_train: int = DEFAULT_N_TRAIN, n_test: int = DEFAULT_N_TES
     """The built-in synthetic set in the cache folder, generated there on first use."""
     _check_counts(n_train, n_test, seed)
     folder = cache_root() / _cache_name(seed, n_train, n_test)
-    if _holds_set(folder, _marker(seed, n_train, n_test)):
-        return folder
+    marker = _marker(seed, n_train, n_test)
+    with _os_errors_named(folder, _cache_advice()):
+        if _holds_set(folder, marker):
+            return folder
+        _refuse_damaged_cache(folder, marker)
     print(
         f"Generating the built-in synthetic data set ({n_train} training + {n_test} test sections) "
         f"into {folder} (first use only; about a minute of CPU time, shared out over the cores)",
         flush=True,
     )
-    return write_synthetic_dataset(folder, n_train=n_train, n_test=n_test, seed=seed, progress=True)
+    try:
+        return write_synthetic_dataset(folder, n_train=n_train, n_test=n_test, seed=seed, progress=True)
+    except DataError as error:
+        raise DataError(f"{error}; {_cache_advice()}") from error
 
 
 def cache_root() -> Path:
@@ -582,6 +610,32 @@ def cache_root() -> Path:
         return Path(explicit).expanduser().absolute()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser().absolute() / "unet-salt-course"
+
+
+def _cache_advice() -> str:
+    """How to point the built-in data set's cache elsewhere, naming where it is now taken from."""
+    explicit = os.environ.get(CACHE_ENV)
+    origin = f"${CACHE_ENV} ({explicit})" if explicit else f"{cache_root()} (${CACHE_ENV} is not set)"
+    return (
+        f"the built-in data set is cached under {origin}: set ${CACHE_ENV} to a folder you can write to, "
+        "or point DATA_DIR (or $SALT_DATA_DIR) at a data set of your own"
+    )
+
+
+def _refuse_damaged_cache(folder: Path, marker: dict[str, object]) -> None:
+    """Raise when the cache folder exists and holds something other than this (complete) set."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if not folder.is_dir():
+        raise DataError(
+            f"the built-in data set's cache folder {folder} is a file (or a broken link), not a folder: "
+            f"delete it and run again to have the data set generated there; {_cache_advice()}"
+        )
+    if any(folder.iterdir()):
+        raise DataError(
+            f"the built-in data set's cache folder {folder} is damaged: {_describe_marker(folder, marker)}; "
+            "delete that folder and run again to have it generated afresh"
+        )
 
 
 def _cache_name(seed: int, n_train: int, n_test: int) -> str:
@@ -619,33 +673,61 @@ def _marker(seed: int, n_train: int, n_test: int) -> dict[str, object]:
 
 
 def _read_marker(folder: Path) -> dict[str, object] | None:
-    """The marker of a folder, or None when it has none or it cannot be read as JSON."""
+    """The marker of a folder, or None when it has none or it cannot be read as a JSON object."""
     try:
-        return json.loads((folder / MARKER_NAME).read_text())
+        found = json.loads((folder / MARKER_NAME).read_text())
     except (OSError, ValueError):
         return None
+    return found if isinstance(found, dict) else None
+
+
+def _describe_marker(folder: Path, marker: dict[str, object]) -> str:
+    """What a folder's marker says, for an error message: missing, unreadable, or other settings."""
+    path = folder / MARKER_NAME
+    if not path.exists():
+        return f"it holds files but no {MARKER_NAME}, so they are not a synthetic set written here"
+    found = _read_marker(folder)
+    if found is None:
+        return f"its {MARKER_NAME} is not a readable JSON object"
+    if found != marker:
+        return f"its {MARKER_NAME} describes a synthetic set with other settings ({found}), not {marker}"
+    return f"its {MARKER_NAME} matches but its files do not"
 
 
 def _holds_set(folder: Path, marker: dict[str, object]) -> bool:
     """Whether folder is a complete synthetic set written with exactly these settings."""
     if _read_marker(folder) != marker:
         return False
+    damage = []
+    for name in ("train.csv", "depths.csv"):
+        if not (folder / name).is_file():
+            damage.append(f"{folder / name} is missing")
     counts = {"train/images": marker["n_train"], "train/masks": marker["n_train"], "test/images": marker["n_test"]}
     for sub, expected in counts.items():
-        found = _count_pngs(folder / sub)
+        found, empty = _count_pngs(folder / sub)
         if found != expected:
-            raise DataError(
-                f"{folder / sub} has {found} PNG files but the synthetic set's {MARKER_NAME} says {expected}; "
-                f"the folder was changed after it was written: delete {folder} to generate it again"
-            )
+            damage.append(f"{folder / sub} has {found} PNG files but the synthetic set's {MARKER_NAME} says {expected}")
+        if empty:
+            damage.append(f"{len(empty)} PNG file(s) in {folder / sub} are empty, e.g. {empty[0]}")
+    if damage:
+        raise DataError(
+            f"{'; '.join(damage)}; the folder was changed after it was written: delete {folder} to generate it again"
+        )
     return True
 
 
-def _count_pngs(folder: Path) -> int:
-    """Number of .png files in folder (0 when it does not exist)."""
+def _count_pngs(folder: Path) -> tuple[int, list[str]]:
+    """Number of .png files in folder (0 when it does not exist), and the names of those that are empty."""
     if not folder.is_dir():
-        return 0
-    return sum(1 for entry in os.scandir(folder) if entry.name.endswith(".png"))
+        return 0, []
+    found, empty = 0, []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(".png"):
+                found += 1
+                if entry.stat().st_size == 0:
+                    empty.append(entry.name)
+    return found, sorted(empty)
 
 
 def _refuse_if_occupied(out_dir: Path, marker: dict[str, object]) -> None:
@@ -655,12 +737,81 @@ def _refuse_if_occupied(out_dir: Path, marker: dict[str, object]) -> None:
     if not out_dir.is_dir():
         raise FileExistsError(f"cannot write the synthetic data set to {out_dir}: it is a file, not a folder")
     if any(out_dir.iterdir()):
-        found = _read_marker(out_dir)
-        what = f"a synthetic set with other settings ({found})" if found else "files that are not a synthetic set"
         raise FileExistsError(
-            f"refusing to write the synthetic data set ({marker}) into {out_dir}: the folder holds {what}; "
+            f"refusing to write the synthetic data set ({marker}) into {out_dir}: {_describe_marker(out_dir, marker)}; "
             "choose an empty or new folder (nothing is ever overwritten)"
         )
+
+
+@contextmanager
+def _os_errors_named(folder: Path, advice: str = "") -> Iterator[None]:
+    """Turn an operating-system error (no permission, a file in the way, a full disk) into a DataError naming it."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno is None:
+            raise  # one of this module's own refusals (FileExistsError with a message), already clear
+        culprit = f" ({error.filename})" if error.filename else ""
+        raise DataError(
+            f"cannot write the synthetic data set to {folder}: {error.strerror or error}{culprit}; "
+            + (advice or "choose a folder you can write to, on a disk with room (the default set takes about 70 MB)")
+        ) from error
+
+
+def _make_parent(out_dir: Path) -> None:
+    """Create out_dir's parent folders, naming the file that is in the way if there is one."""
+    for ancestor in reversed(out_dir.parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            raise DataError(
+                f"cannot write the synthetic data set to {out_dir}: {ancestor} is a file, not a folder; "
+                "move that file away or choose another folder"
+            )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _writer_is_gone(staging: Path) -> bool:
+    """Whether the process that wrote a staging folder has ended (it holds the lock on its lock file till then)."""
+    if fcntl is None:
+        return False  # no way to tell here: leave it
+    try:
+        handle = os.open(staging / _LOCK_NAME, os.O_RDWR)
+    except FileNotFoundError:
+        # Killed between creating the folder and locking it, a moment's window: stale once it is old.
+        return time.time() - staging.stat().st_mtime > _STALE_UNLOCKED_S
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(handle)  # releases the lock if it was taken
+    return True
+
+
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Delete the staging folders for out_dir that runs killed part-way left behind (never a live one)."""
+    prefix = f".{out_dir.name}{_STAGING_INFIX}"
+    for staging in out_dir.parent.iterdir():
+        try:
+            if (staging.name.startswith(prefix) and staging.is_dir() and not staging.is_symlink()
+                    and _writer_is_gone(staging)):
+                shutil.rmtree(staging, ignore_errors=True)
+        except OSError:
+            pass  # e.g. a read-only cache: the leftover is in nobody's way
+
+
+@contextmanager
+def _writing_lock(staging: Path) -> Iterator[None]:
+    """Hold a lock on a file in the staging folder while writing it, so that others can tell it is alive."""
+    if fcntl is None:
+        yield  # no file locks here: staging folders are never judged stale
+        return
+    handle = os.open(staging / _LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+        os.unlink(staging / _LOCK_NAME)  # while still locked; the published set does not carry it
+    finally:
+        os.close(handle)
 
 
 def _write_layout(root: Path, marker: dict[str, object], progress: bool, workers: int) -> None:
@@ -688,8 +839,10 @@ def _write_split(
         try:
             return _write_in_processes(write_one, ids, split if progress else None, workers)
         except BrokenProcessPool:
-            # e.g. a script without `if __name__ == "__main__":` where processes are spawned.
-            warnings.warn("could not start worker processes; generating the synthetic data in this one", stacklevel=2)
+            # e.g. a script without `if __name__ == "__main__":` where processes are spawned, or a worker killed.
+            warnings.warn(
+                "could not start worker processes, or one died; generating the synthetic data in this one", stacklevel=2
+            )
     return list(_progress(map(write_one, range(len(ids)), ids), len(ids), split, progress))
 
 
@@ -697,13 +850,45 @@ def _write_in_processes(
     write_one: Callable[[int, str], tuple[str, str, int]], ids: list[str], progress_label: str | None, workers: int
 ) -> list[tuple[str, str, int]]:
     """Run write_one over the ids in worker processes (each section has its own random stream)."""
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_setup, initargs=(os.getpid(),))
     try:
         done = pool.map(write_one, range(len(ids)), ids, chunksize=16)
         return list(_progress(done, len(ids), progress_label or "", progress_label is not None))
     finally:
         # On an error or Ctrl-C, drop the sections not started instead of waiting for them all.
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_setup(parent_pid: int) -> None:
+    """In a worker: leave Ctrl-C to the parent, and end when the parent ends, even by kill -9."""
+    # The parent reacts to Ctrl-C by cancelling the work and shutting the pool down cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The process that started this one: the parent, or a fork server that itself ends with the parent.
+    starter = os.getppid()
+    if not _die_with_parent():
+        threading.Thread(target=_exit_when_orphaned, args=(starter,), daemon=True).start()
+    try:
+        os.kill(parent_pid, 0)
+    except ProcessLookupError:
+        os._exit(1)  # the parent died before the lines above could take effect
+
+
+def _die_with_parent() -> bool:
+    """Ask Linux to kill this process when its parent dies (prctl PR_SET_PDEATHSIG); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _exit_when_orphaned(starter: int) -> None:
+    """Poll for the starting process's death (where no parent-death signal exists) and end this process then."""
+    while os.getppid() == starter:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _write_section(root: Path, seed: int, split: str, index: int, sample_id: str) -> tuple[str, str, int]:
@@ -770,13 +955,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    # A plain SIGTERM ends Python without running its clean-ups; as an exception, they remove the staging folder.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal) if in_main_thread else None
     try:
         out = write_synthetic_dataset(args.out_dir, args.n_train, args.n_test, args.seed, progress=not args.quiet)
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing was written to {args.out_dir}", file=sys.stderr)
+        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     print(out)
     return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    """Signal handler: raise SystemExit (128 + signal number, as a shell reports it)."""
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

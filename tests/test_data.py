@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import struct
 import sys
 import types
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from helpers.data import (
     read_depths,
     read_image,
     read_mask,
+    read_csv_rows,
     read_rle_csv,
     resolve_data_dir,
     salt_coverage,
@@ -38,6 +42,21 @@ def write_png(path: Path, pixels: np.ndarray) -> None:
     """Write an array as PNG (uint8 gray, uint16 gray, or (H, W, 3) uint8 RGB)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
+
+
+def write_png16(path: Path, pixels: np.ndarray) -> None:
+    """Write a 16-bit grayscale (H, W) or RGB (H, W, 3) PNG by hand (Pillow cannot write 16-bit colour)."""
+    pixels = np.asarray(pixels, dtype=">u2")
+    height, width = pixels.shape[:2]
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)  # filter type 0 on every row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2 if pixels.ndim == 3 else 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
 
 
 def tiny_pixels(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -179,6 +198,32 @@ def test_read_mask_rejects_non_binary(tmp_path: Path) -> None:
         read_mask(tmp_path / "gray.png")
 
 
+def test_16_bit_gray_and_colour_images_are_read_on_the_16_bit_scale(tmp_path: Path) -> None:
+    gray = tiny_pixels(0)[0]
+    write_png16(tmp_path / "gray16.png", gray.astype(np.uint16) * 257)
+    write_png16(tmp_path / "rgb16.png", np.stack([gray.astype(np.uint16) * 257] * 3, axis=-1))
+    write_png16(tmp_path / "black16.png", np.zeros((SIZE, SIZE), np.uint16))  # 0 is 0 on any scale
+    np.testing.assert_allclose(read_image(tmp_path / "gray16.png"), gray / 255.0, atol=1e-6)
+    # Pillow keeps the high byte of 16-bit colour: exact to 8 bits, which is what these hold.
+    np.testing.assert_allclose(read_image(tmp_path / "rgb16.png"), gray / 255.0, atol=1e-6)
+    assert not read_image(tmp_path / "black16.png").any()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_image_holding_8_bit_values_is_refused_not_read_near_black(tmp_path: Path, channels: int) -> None:
+    gray = tiny_pixels(0)[0].astype(np.uint16)  # values 0..255 in a 16-bit file
+    write_png16(tmp_path / "dark16.png", gray if channels == 1 else np.stack([gray] * 3, axis=-1))
+    with pytest.raises(DataError, match=r"dark16\.png: 16-bit image whose values all lie in 0\.\.255.*re-save it as "
+                                        r"an 8-bit PNG.*or as a real 16-bit PNG"):
+        read_image(tmp_path / "dark16.png")
+
+
+def test_16_bit_masks_with_small_values_are_still_binary_masks(tmp_path: Path) -> None:
+    mask = tiny_pixels(3)[1]
+    write_png16(tmp_path / "m01.png", mask.astype(np.uint16))  # salt stored as 1 in a 16-bit mask
+    np.testing.assert_array_equal(read_mask(tmp_path / "m01.png"), mask)
+
+
 # ----------------------------------------------------------------------------- bad folders
 
 
@@ -244,6 +289,77 @@ def test_empty_folder(tmp_path: Path) -> None:
         load_test(tmp_path / "train" / "masks", progress=False)
 
 
+def test_folder_mixing_8_and_16_bit_images_gives_one_scale(tiny_dir: Path) -> None:
+    gray = tiny_pixels(2)[0]
+    write_png16(tiny_dir / "train" / "images" / "id002.png", gray.astype(np.uint16) * 257)
+    write_png(tiny_dir / "train" / "images" / "id003.png", tiny_pixels(3)[0])  # 8-bit gray beside 8-bit RGB
+    data = load_train(tiny_dir, progress=False)
+    for i in range(N_TINY):
+        np.testing.assert_allclose(data.images[i], tiny_pixels(i)[0] / 255.0, atol=1e-6, err_msg=f"id{i:03d}")
+
+
+def test_folder_mixing_8_bit_and_ambiguous_16_bit_images_names_each_one(tiny_dir: Path) -> None:
+    for id_ in ("id001", "id004"):
+        write_png16(tiny_dir / "train" / "images" / f"{id_}.png", tiny_pixels(1)[0].astype(np.uint16))
+    write_png16(tiny_dir / "test" / "images" / "test2.png", tiny_pixels(5)[0].astype(np.uint16))
+    with pytest.raises(DataError, match=r"2 of the 6 train images cannot be used: .*id001\.png: 16-bit image whose "
+                                        r"values all lie in 0\.\.255.*also .*id004\.png: 16-bit"):
+        load_train(tiny_dir, progress=False)
+    with pytest.raises(DataError, match=r"test2\.png: 16-bit image whose values all lie in 0\.\.255"):
+        load_test(tiny_dir, progress=False)
+
+
+def test_upper_and_mixed_case_png_extensions_are_read(tiny_dir: Path) -> None:
+    renames = {"train/images/id001.png": "id001.PNG", "train/masks/id001.png": "id001.Png",
+               "train/masks/id002.png": "id002.PNG", "test/images/test1.png": "test1.PNG"}
+    for old, new in renames.items():
+        (tiny_dir / old).rename((tiny_dir / old).with_name(new))
+    data = load_train(tiny_dir, progress=False)  # train.csv is checked against the masks too
+    assert data.ids == [f"id{i:03d}" for i in range(N_TINY)]
+    for i in (1, 2):
+        np.testing.assert_allclose(data.images[i], tiny_pixels(i)[0] / 255.0, atol=1e-6)
+        np.testing.assert_array_equal(data.masks[i], tiny_pixels(i)[1])
+    for source in (tiny_dir, tiny_dir / "test" / "images"):
+        test = load_test(source, progress=False)
+        assert test.ids == ["test0", "test1", "test2"]
+        np.testing.assert_allclose(test.images[1], tiny_pixels(101)[0] / 255.0, atol=1e-6)
+
+
+def test_one_id_with_two_png_files_is_refused(tiny_dir: Path) -> None:
+    folder = tiny_dir / "train" / "images"
+    write_png(folder / "id001.PNG", np.zeros((SIZE, SIZE), np.uint8))
+    if len(list(folder.glob("id001.*"))) != 2:
+        pytest.skip("this file system does not tell upper from lower case")
+    with pytest.raises(DataError, match=r"train/images: 1 id\(s\) have two files .*: id001\.PNG and id001\.png; "
+                                        r"keep one file per id"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_a_folder_that_cannot_be_listed_is_named(tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    masks = tiny_dir / "train" / "masks"
+    real_iterdir = Path.iterdir
+
+    def iterdir(self: Path):  # as for a folder without read permission (root ignores real permissions)
+        if self == masks:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(DataError, match=r"train/masks: cannot be listed \(Permission denied\)"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_damage_in_a_generated_synthetic_set_says_to_delete_it(tmp_path: Path) -> None:
+    from helpers.synthetic import write_synthetic_dataset
+
+    out = write_synthetic_dataset(tmp_path / "salt", n_train=3, n_test=1, progress=False)
+    broken = sorted((out / "train" / "images").glob("*.png"))[1]
+    broken.write_bytes(broken.read_bytes()[:100])
+    with pytest.raises(DataError, match=rf"{broken.name}: cannot be decoded.*is a generated synthetic data set.*"
+                                        "delete that folder and run again"):
+        load_train(out, progress=False)
+
+
 def test_train_csv_missing_id(tiny_dir: Path) -> None:
     lines = (tiny_dir / "train.csv").read_text().splitlines()
     (tiny_dir / "train.csv").write_text("\n".join(line for line in lines if not line.startswith("id003")))
@@ -290,6 +406,33 @@ def test_depths_csv_with_bad_row(tiny_dir: Path, bad_line: str, message: str) ->
         load_train(tiny_dir, progress=False)
 
 
+@pytest.mark.parametrize("name", ["train.csv", "depths.csv"])
+def test_csv_with_a_byte_that_is_not_utf8_names_file_and_line(tiny_dir: Path, name: str) -> None:
+    lines = (tiny_dir / name).read_bytes().split(b"\n")
+    lines[2] = lines[2][:3] + b"\xe9" + lines[2][3:]  # e.g. a Latin-1 e-acute in an id
+    (tiny_dir / name).write_bytes(b"\n".join(lines))
+    with pytest.raises(DataError, match=rf"{name}, line 3, byte 4: byte 0xe9 is not UTF-8 text.*re-save it as UTF-8"):
+        load_train(tiny_dir, progress=False)
+
+
+def test_csv_with_a_byte_order_mark_is_read(tiny_dir: Path) -> None:
+    for name in ("train.csv", "depths.csv"):  # as Excel writes 'CSV UTF-8'
+        (tiny_dir / name).write_bytes(b"\xef\xbb\xbf" + (tiny_dir / name).read_bytes())
+    data = load_train(tiny_dir, progress=False)
+    assert len(data) == N_TINY and np.isfinite(data.depths).all()
+
+
+def test_csv_that_is_not_csv_names_file_and_line(tiny_dir: Path) -> None:
+    path = tiny_dir / "depths.csv"
+    path.write_bytes(b"id,z\nid000,100\nid001," + b"1" * 200_000 + b"\n")  # a field past the csv module's limit
+    with pytest.raises(DataError, match=r"depths\.csv, line 3: not a readable CSV row"):
+        read_depths(tiny_dir)
+    with pytest.raises(DataError, match=r"train: cannot be read as a CSV file"):
+        read_csv_rows(tiny_dir / "train")  # a folder
+    with pytest.raises(DataError, match=r"nothing\.csv does not exist"):
+        read_csv_rows(tiny_dir / "nothing.csv")
+
+
 def test_csv_with_wrong_header(tiny_dir: Path) -> None:
     (tiny_dir / "depths.csv").write_text("name,depth\nid000,1\n")
     with pytest.raises(DataError, match=r"depths\.csv: header is 'name,depth'; expected 'id,z'"):
@@ -325,6 +468,13 @@ def test_resolve_explicit_folder_that_does_not_exist(tmp_path: Path) -> None:
 def test_resolve_folder_with_wrong_layout(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"has neither train/images nor test/images"):
         resolve_data_dir(tmp_path)
+
+
+def test_resolve_a_folder_one_level_off_suggests_the_data_folder(tiny_dir: Path) -> None:
+    with pytest.raises(DataError, match=rf"train has neither .*; did you mean {re.escape(str(tiny_dir))}\?"):
+        resolve_data_dir(tiny_dir / "train")  # one level too deep
+    with pytest.raises(DataError, match=rf"did you mean {re.escape(str(tiny_dir))}\?"):
+        resolve_data_dir(tiny_dir.parent)  # one level too high, as the cache root instead of the set in it
 
 
 def test_resolve_uses_environment(tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -418,6 +568,20 @@ def test_stratified_split_is_seeded() -> None:
 def test_stratified_split_rejects_bad_fraction(val_fraction: float) -> None:
     with pytest.raises(ValueError, match="val_fraction"):
         stratified_split(split_coverage(), val_fraction=val_fraction)
+
+
+@pytest.mark.parametrize("coverage", [[], [0.0], [0.0, 0.5], [0.2, 0.5, 1.0]])
+def test_stratified_split_of_too_few_images_names_n_images(coverage: list[float]) -> None:
+    with pytest.raises(DataError, match=rf"cannot split {len(coverage)} labelled image\(s\) into training and "
+                                        r"validation.*raise N_IMAGES"):
+        stratified_split(np.array(coverage))
+    with pytest.raises(DataError, match=r"image\(s\) from /data/salt into"):
+        stratified_split(np.array(coverage), source="/data/salt")
+
+
+def test_stratified_split_of_two_alike_images_gives_one_to_each_side() -> None:
+    train_idx, val_idx = stratified_split(np.array([0.0, 0.0]))
+    assert len(train_idx) == len(val_idx) == 1
 
 
 # ----------------------------------------------------------------------------- the real data

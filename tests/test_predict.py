@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers.errors import DataError
 from helpers.model import build_unet
 from helpers.predict import (
     available_path,
@@ -105,3 +106,27 @@ def test_reading_a_broken_submission_names_the_file_and_line(tmp_path):
     path.write_text("name,pixels\n")
     with pytest.raises(ValueError, match="header"):
         read_submission(path)
+
+
+def test_reading_a_submission_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"id,rle_mask\na,1 2\nb\xe9,3 4\n")
+    with pytest.raises(DataError, match=r"latin1\.csv, line 3, byte 2: byte 0xe9 is not UTF-8 text.*re-save it"):
+        read_submission(path)
+
+
+def test_reading_a_missing_or_damaged_submission_is_one_data_error(tmp_path):
+    with pytest.raises(DataError, match=r"nowhere\.csv does not exist"):
+        read_submission(tmp_path / "nowhere.csv")
+    with pytest.raises(DataError, match=r"cannot be read as a CSV file"):
+        read_submission(tmp_path)  # a folder
+    path = tmp_path / "odd.csv"
+    path.write_text("id,rle_mask\na,1 2 3\n")
+    with pytest.raises(DataError, match=r"odd\.csv, line 2: rle_mask of id a is malformed"):
+        read_submission(path)
+
+
+def test_a_submission_with_a_byte_order_mark_is_read(tmp_path):
+    path = write_submission(["a"], np.ones((1, 101, 101), np.float32), tmp_path / "sub.csv")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert read_submission(path)["a"].all()

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import multiprocessing
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -521,3 +527,211 @@ def test_data_loader_reads_the_synthetic_set(small_set: Path) -> None:
         np.testing.assert_array_equal(mask, rle_decode(rows[sample_id]))
     depths = {row["id"]: float(row["z"]) for row in _read_csv(small_set / "depths.csv")}
     np.testing.assert_array_equal(dataset.depths, [depths[sample_id] for sample_id in dataset.ids])
+
+
+# ---------------------------------------------------------------------------- a damaged or unusable cache
+
+
+def _cache_set(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
+    """A complete tiny built-in set in the cache root `root`."""
+    monkeypatch.setenv("SALT_CACHE_DIR", str(root))
+    return builtin_data_dir(n_train=3, n_test=1, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("marker_text", "said"),
+    [
+        ("{garbage", "not a readable JSON object"),
+        ("[1, 2]", "not a readable JSON object"),
+        (None, "holds files but no SYNTHETIC.json"),
+        ('{"generator": "helpers.synthetic", "version": 1, "seed": 0, "n_train": 5, "n_test": 1}', "other settings"),
+    ],
+)
+def test_a_cache_with_a_damaged_marker_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, marker_text: str | None, said: str
+) -> None:
+    folder = _cache_set(monkeypatch, tmp_path)
+    if marker_text is None:
+        (folder / "SYNTHETIC.json").unlink()
+    else:
+        (folder / "SYNTHETIC.json").write_text(marker_text)
+    before = _files(folder)
+    with pytest.raises(DataError, match=rf"cache folder {re.escape(str(folder))} is damaged: .*{said}.*delete that folder"):
+        builtin_data_dir(n_train=3, n_test=1, seed=0)
+    assert _files(folder) == before  # nothing is deleted or overwritten
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [("empty_png", r"1 PNG file\(s\) in .*train/images are empty"), ("no_depths", r"depths\.csv is missing")],
+)
+def test_a_cache_with_damaged_files_is_reported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, damage: str, said: str
+) -> None:
+    folder = _cache_set(monkeypatch, tmp_path)
+    if damage == "empty_png":
+        sorted((folder / "train" / "images").glob("*.png"))[0].write_bytes(b"")
+    else:
+        (folder / "depths.csv").unlink()
+    with pytest.raises(DataError, match=rf"{said}.*delete {re.escape(str(folder))} to generate it again"):
+        builtin_data_dir(n_train=3, n_test=1, seed=0)
+
+
+@pytest.mark.parametrize("where", ["root", "under_root", "cache_folder"])
+def test_a_file_in_the_way_of_the_cache_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("mine")
+    if where == "cache_folder":
+        monkeypatch.setenv("SALT_CACHE_DIR", str(tmp_path))
+        blocker = tmp_path / "synthetic-v1-seed0-n3-test1"
+        blocker.write_text("mine")
+        expected = rf"cache folder {re.escape(str(blocker))} is a file"
+    else:
+        monkeypatch.setenv("SALT_CACHE_DIR", str(blocker if where == "root" else blocker / "sub"))
+        expected = rf"{re.escape(str(blocker))} is a file, not a folder"
+    with pytest.raises(DataError, match=rf"{expected}.*set \$SALT_CACHE_DIR to a folder you can write to"):
+        builtin_data_dir(n_train=3, n_test=1, seed=0)
+    assert blocker.read_text() == "mine"
+
+
+def _refuse_writes_under(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """Make every mkdir under root fail as on a read-only folder (root ignores real permissions)."""
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        if self == root or root in self.parents:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+
+
+def test_an_unwritable_cache_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SALT_CACHE_DIR", str(tmp_path / "locked"))
+    _refuse_writes_under(monkeypatch, tmp_path / "locked")
+    with pytest.raises(DataError, match=r"cannot write the synthetic data set to .*locked/synthetic-v1-seed0-n3-test1: "
+                                        r"Permission denied.*\$SALT_CACHE_DIR \(.*locked\)"):
+        builtin_data_dir(n_train=3, n_test=1, seed=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_read_only_cache_holding_the_set_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = _cache_set(monkeypatch, tmp_path)
+    _refuse_writes_under(monkeypatch, tmp_path)
+    assert builtin_data_dir(n_train=3, n_test=1, seed=0) == folder
+
+
+def test_a_full_disk_is_a_data_error_and_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(path: Path, image: np.ndarray) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(synthetic, "_save_image", full)
+    with pytest.raises(DataError, match=r"cannot write the synthetic data set to .*salt: No space left on device"):
+        write_synthetic_dataset(tmp_path / "salt", n_train=3, n_test=1, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------- a generation that is killed
+
+
+def test_staging_left_by_a_dead_writer_is_removed_and_a_live_one_kept(tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    dead, live, unlocked = (tmp_path / f".salt.partial-{name}" for name in ("1-dead", "2-live", "3-new"))
+    for staging in (dead, live, unlocked):
+        (staging / "train" / "images").mkdir(parents=True)
+        (staging / "train" / "images" / "half.png").write_bytes(b"\x89PNG")
+    (dead / synthetic._LOCK_NAME).write_text("")
+    (live / synthetic._LOCK_NAME).write_text("")
+    old_unlocked = tmp_path / ".salt.partial-4-old"
+    shutil.copytree(unlocked, old_unlocked)
+    os.utime(old_unlocked, (0, 0))  # no lock file and long untouched: killed before it could lock
+    with open(live / synthetic._LOCK_NAME) as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # a writer still at work
+        out = write_synthetic_dataset(tmp_path / "salt", n_train=3, n_test=1, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, unlocked.name, "salt"]
+    assert not (out / synthetic._LOCK_NAME).exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds worker processes through /proc")
+def test_a_generation_killed_with_sigkill_leaves_no_workers_and_the_retry_succeeds(tmp_path: Path) -> None:
+    # The run slows its sections down so that it is surely in the middle of writing when killed.
+    code = (
+        "import sys, time\n"
+        "from helpers import synthetic\n"
+        "synthetic._MIN_PARALLEL = 1\n"
+        "real = synthetic.generate_sample\n"
+        "synthetic.generate_sample = lambda rng: (time.sleep(0.02), real(rng))[1]\n"
+        "sys.exit(synthetic.main(sys.argv[1:]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    command = [sys.executable, "-c", code, str(tmp_path / "salt"), "--n-train", "400", "--n-test", "1", "--quiet"]
+    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".salt.partial-*/train/images/*.png")):
+        assert time.monotonic() < deadline and run.poll() is None, "the generation did not start"
+        time.sleep(0.05)
+    workers = _children(run.pid)
+    assert workers
+    run.kill()
+    assert run.wait(timeout=30) == -signal.SIGKILL
+    # The kernel sends the workers their parent-death signal at once; give them a moment to go.
+    deadline = time.monotonic() + 10
+    while [pid for pid in workers if _running(pid)]:
+        assert time.monotonic() < deadline, f"worker processes {workers} outlived their parent"
+        time.sleep(0.05)
+    # kill -9 leaves the staging folder behind, in nobody's way; the next run removes it and writes the set.
+    assert [p.name for p in tmp_path.iterdir() if ".partial-" in p.name]
+    out = write_synthetic_dataset(tmp_path / "salt", n_train=3, n_test=1, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["salt"] and (out / "SYNTHETIC.json").is_file()
+
+
+@pytest.mark.parametrize(("signum", "outcome"), [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)])
+def test_ctrl_c_or_sigterm_of_the_command_line_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], signum: int, outcome: int
+) -> None:
+    def signalled(items: Iterable, total: int, label: str, enabled: bool) -> Iterator:
+        for number, item in enumerate(items):
+            if number == 2:
+                os.kill(os.getpid(), signum)  # as from the terminal or a job scheduler, mid-way
+            yield item
+
+    monkeypatch.setattr(synthetic, "_MIN_PARALLEL", 1)
+    monkeypatch.setattr(synthetic, "_progress", signalled)
+    argv = [str(tmp_path / "salt"), "--n-train", "8", "--n-test", "1", "--quiet"]
+
+    class Escaped(Exception):
+        """The signal reached the test: main did not handle it (and would have left its staging folder)."""
+
+    def escaped(*args: object) -> None:
+        raise Escaped(f"signal {signum} was not handled by main")
+
+    # Should main not handle the signal, the test fails instead of the test process being stopped.
+    previous = signal.signal(signal.SIGTERM, escaped)
+    try:
+        try:
+            code = synthetic.main(argv)  # Ctrl-C: main returns
+        except SystemExit as stop:  # SIGTERM: main exits, as the process would
+            code = stop.code
+        except KeyboardInterrupt as error:
+            raise Escaped("KeyboardInterrupt escaped main") from error
+        assert code == outcome
+        assert signal.getsignal(signal.SIGTERM) is escaped  # main put the previous handler back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if signum == signal.SIGINT:
+        assert "interrupted: nothing was written" in capsys.readouterr().err
+    assert multiprocessing.active_children() == []  # the worker processes were shut down
+    assert list(tmp_path.iterdir()) == []  # and the staging folder removed
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids of a process's children (Linux)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie waiting to be reaped (Linux)."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
