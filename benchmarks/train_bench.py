@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from helpers.data import DATA_DIR_ENV, read_image, read_mask, stratified_split
+from helpers.coverage import stratified_split
+from helpers.data import DATA_DIR_ENV, read_image, read_mask
 from helpers.errors import DataError
 from helpers.training import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS
 

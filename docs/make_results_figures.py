@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from helpers.data import coverage_class  # noqa: E402
+from helpers.coverage import coverage_class  # noqa: E402
 from helpers.metrics import best_threshold, competition_score_per_image  # noqa: E402
 from helpers.plotting import (  # noqa: E402
     plot_learning_curves,

@@ -1,4 +1,4 @@
-"""Reading the TGS salt data from a folder in Kaggle's layout, and splitting it by salt coverage.
+"""Reading the TGS salt data from a folder in Kaggle's layout.
 
 Layout (what Kaggle's download unpacks to)::
 
@@ -8,16 +8,14 @@ Layout (what Kaggle's download unpacks to)::
     DATA_DIR/depths.csv            id,z          (optional; depth of each section)
     DATA_DIR/test/images/ID.png    unlabelled sections
 
-The extension may be in any case (ID.PNG); the CSV files must be UTF-8. Every problem is one DataError
-that names the file (and line) at fault. Nothing here ever writes to or deletes from the data folder.
+The extension may be in any case (ID.PNG); the CSV files are read by ``helpers.competition_csv`` (UTF-8).
+Every problem is one DataError that names the file (and line) at fault. Nothing here ever writes to or
+deletes from the data folder. Coverage and the stratified split are in ``helpers.coverage``; they and
+``read_rle_csv`` can be imported from here too.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +30,9 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm  # plain text bars: readable in papermill logs, no ipywidgets needed
 
 from helpers import NATIVE_SIZE
+from helpers.competition_csv import read_depths, read_rle_csv
+# Imported from here by the notebooks and helpers.training; they live in helpers.coverage.
+from helpers.coverage import coverage_class, salt_coverage, stratified_split  # noqa: F401
 from helpers.errors import DataError
 from helpers.rle import rle_decode
 
@@ -344,79 +345,7 @@ def _some(ids: Sequence[str]) -> str:
     return shown + (f", ... ({len(ids) - _MAX_LISTED} more)" if len(ids) > _MAX_LISTED else "")
 
 
-# ----------------------------------------------------------------------------- CSV files
-
-
-def read_rle_csv(path: str | Path) -> dict[str, str]:
-    """Read an `id,rle_mask` file (train.csv or a submission) into {id: run-length string}."""
-    return dict(_read_csv_pairs(Path(path), ("id", "rle_mask")))
-
-
-def read_depths(data_dir: str | Path) -> dict[str, float]:
-    """Read DATA_DIR/depths.csv (`id,z`) into {id: depth}."""
-    path = Path(data_dir) / "depths.csv"
-    depths = {}
-    for line_number, (id_, text) in _numbered_csv_pairs(path, ("id", "z")):
-        try:
-            depths[id_] = float(text)
-        except ValueError:
-            raise DataError(f"{path}, line {line_number}: depth {text!r} for id {id_!r} is not a number") from None
-        if not math.isfinite(depths[id_]):
-            raise DataError(f"{path}, line {line_number}: depth {text!r} for id {id_!r} is not finite")
-    return depths
-
-
-def _read_csv_pairs(path: Path, header: tuple[str, str]) -> list[tuple[str, str]]:
-    """The (key, value) rows of a two-column CSV with the given header."""
-    return [pair for _, pair in _numbered_csv_pairs(path, header)]
-
-
-def read_csv_rows(path: str | Path) -> list[list[str]]:
-    """All rows of a UTF-8 CSV file (a byte-order mark is allowed); DataError naming the file and line otherwise."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist; expected a CSV file") from None
-    except OSError as error:
-        raise DataError(f"{path}: cannot be read as a CSV file ({error.strerror or error})") from None
-    raw = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw.count(b"\n", 0, error.start) + 1
-        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        raise DataError(
-            f"{path}, line {line}, byte {column}: byte 0x{raw[error.start]:02x} is not UTF-8 text; the file must be "
-            "UTF-8 (or plain ASCII) CSV: re-save it as UTF-8, or remove the stray character"
-        ) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        return list(reader)
-    except csv.Error as error:
-        raise DataError(f"{path}, line {reader.line_num}: not a readable CSV row ({error}); fix or remove it") from None
-
-
-def _numbered_csv_pairs(path: Path, header: tuple[str, str]) -> list[tuple[int, tuple[str, str]]]:
-    """(line number, (key, value)) for each row of a two-column CSV; checks header, width and duplicates."""
-    if not path.exists():
-        raise DataError(f"{path} does not exist; expected a CSV file with header {','.join(header)}")
-    rows = read_csv_rows(path)
-    if not rows or tuple(cell.strip() for cell in rows[0]) != header:
-        found = ",".join(rows[0]) if rows else "an empty file"
-        raise DataError(f"{path}: header is {found!r}; expected {','.join(header)!r}")
-    pairs, seen = [], set()
-    for line_number, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue  # a blank line, e.g. at the end of the file
-        if len(row) != 2 or not row[0].strip():
-            raise DataError(f"{path}, line {line_number}: expected 2 fields ({','.join(header)}), got {row!r}")
-        key = row[0].strip()
-        if key in seen:
-            raise DataError(f"{path}, line {line_number}: id {key!r} appears more than once")
-        seen.add(key)
-        pairs.append((line_number, (key, row[1].strip())))
-    return pairs
+# ----------------------------------------------------------------------------- checks against the CSV files
 
 
 def _check_rle_csv(path: Path, all_ids: list[str], loaded_ids: list[str], masks: np.ndarray) -> None:
@@ -437,53 +366,3 @@ def _depths_for(data_dir: Path, ids: list[str]) -> np.ndarray:
     """Depth of each id from depths.csv, NaN where the file or the id is missing."""
     depths = read_depths(data_dir) if (data_dir / "depths.csv").is_file() else {}
     return np.array([depths.get(id_, np.nan) for id_ in ids], dtype=np.float32)
-
-
-# ----------------------------------------------------------------------------- coverage and splitting
-
-
-def salt_coverage(masks: np.ndarray) -> np.ndarray:
-    """Fraction of salt pixels in each mask of a (N, H, W) or (N, H, W, 1) batch, as float32 (N,)."""
-    masks = np.asarray(masks)
-    if masks.ndim not in (3, 4):
-        raise ValueError(f"salt_coverage needs masks of shape (N, H, W) or (N, H, W, 1), got {masks.shape}")
-    return (masks > 0.5).reshape(len(masks), -1).mean(axis=1).astype(np.float32)
-
-
-def coverage_class(coverage: np.ndarray) -> np.ndarray:
-    """Coverage bucket ceil(10 * coverage): 0 for no salt, 1..10 for tenths of the image."""
-    coverage = np.asarray(coverage, dtype=np.float64)
-    if np.any(~np.isfinite(coverage)) or np.any((coverage < 0) | (coverage > 1)):
-        raise ValueError("coverage_class needs coverage values in [0, 1]")
-    # Rounding first keeps exact tenths (0.3 * 10 = 3.0000000000000004) in their own class.
-    return np.ceil(np.round(coverage * 10, 9)).astype(np.int64)
-
-
-def stratified_split(
-    coverage: np.ndarray, val_fraction: float = 0.1, seed: int = 0, source: str | Path | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/validation index split with every coverage class represented in both parts.
-
-    A class needs two images to give one to each part, so a set in which no class has two (one or two
-    images, say) cannot be split: that is a DataError naming N_IMAGES and, when given, the source folder.
-    """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
-    classes = coverage_class(np.asarray(coverage).reshape(-1))
-    rng = np.random.default_rng(seed)
-    val_parts = []
-    for label in np.unique(classes):
-        members = rng.permutation(np.flatnonzero(classes == label))
-        # A class with >= 2 members gives at least one to validation and keeps at least one for training.
-        n_val = min(max(round(len(members) * val_fraction), 1), len(members) - 1)
-        val_parts.append(members[:n_val])
-    if not any(len(part) for part in val_parts):
-        where = f" from {source}" if source is not None else ""
-        raise DataError(
-            f"cannot split {len(classes)} labelled image(s){where} into training and validation: the validation set "
-            "needs a coverage class with at least two images (one for each side) and none has; use more images "
-            "(raise N_IMAGES, 0 loads them all) or a data folder with more labelled sections"
-        )
-    val_idx = np.sort(np.concatenate(val_parts))
-    train_idx = np.setdiff1d(np.arange(len(classes)), val_idx)
-    return train_idx.astype(np.int64), val_idx.astype(np.int64)

@@ -1,4 +1,4 @@
-"""Segmentation metrics: NumPy functions for evaluation and Keras metrics for training logs.
+"""Segmentation metrics: NumPy functions for evaluation and a Keras IoU metric for training logs.
 
 Masks come as batches (N, H, W) or (N, H, W, 1) of binary values or probabilities; a pixel is
 salt when its value is strictly greater than `threshold` (0.5 by default; truths are binarised
@@ -124,7 +124,7 @@ def _tf_overlap_counts(y_true: tf.Tensor, y_pred: tf.Tensor) -> tuple[tf.Tensor,
     batch = tf.shape(y_pred)[0]
     truth = tf.reshape(tf.cast(y_true, tf.float32) > DEFAULT_THRESHOLD, (batch, -1))
     prediction = tf.reshape(tf.cast(y_pred, tf.float32) > DEFAULT_THRESHOLD, (batch, -1))
-    # float32 counts stay exact integers: 20 * 128 * 128 is far below 2**24.
+    # float32 counts are exact integers up to 2**24 pixels, far more than a mask holds.
     intersection = tf.reduce_sum(tf.cast(truth & prediction, tf.float32), axis=-1)
     union = tf.reduce_sum(tf.cast(truth | prediction, tf.float32), axis=-1)
     return intersection, union
@@ -134,27 +134,6 @@ def tf_iou_per_image(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """TensorFlow per-image IoU at threshold 0.5, shape (N,); empty truth and prediction give 1."""
     intersection, union = _tf_overlap_counts(y_true, y_pred)
     return tf.where(union == 0.0, 1.0, intersection / tf.maximum(union, 1.0))
-
-
-def tf_competition_score_per_image(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """TensorFlow per-image competition score at threshold 0.5, shape (N,); same rules as the NumPy one."""
-    intersection, union = _tf_overlap_counts(y_true, y_pred)
-    twentieths = tf.constant(IOU_THRESHOLD_TWENTIETHS, dtype=tf.float32)
-    passes = 20.0 * intersection[:, None] > twentieths[None, :] * union[:, None]
-    passes = passes | (union == 0.0)[:, None]
-    return tf.reduce_mean(tf.cast(passes, tf.float32), axis=-1)
-
-
-@keras.saving.register_keras_serializable(package="helpers")
-def keras_iou(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """Mean per-image IoU of a batch at threshold 0.5 (a scalar tensor)."""
-    return tf.reduce_mean(tf_iou_per_image(y_true, y_pred))
-
-
-@keras.saving.register_keras_serializable(package="helpers")
-def competition_metric(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """Mean competition score of a batch at threshold 0.5 (a scalar tensor)."""
-    return tf.reduce_mean(tf_competition_score_per_image(y_true, y_pred))
 
 
 @keras.saving.register_keras_serializable(package="helpers")
@@ -167,20 +146,3 @@ class KerasIoU(keras.metrics.MeanMetricWrapper):
     def get_config(self) -> dict:
         """Only the name and dtype: the function is fixed by the class."""
         return {"name": self.name, "dtype": self.dtype}
-
-
-@keras.saving.register_keras_serializable(package="helpers")
-class CompetitionScore(keras.metrics.MeanMetricWrapper):
-    """Keras metric "score": per-image competition score at 0.5, averaged over every image of the epoch."""
-
-    def __init__(self, name: str = "score", dtype: str | None = None) -> None:
-        super().__init__(fn=tf_competition_score_per_image, name=name, dtype=dtype)
-
-    def get_config(self) -> dict:
-        """Only the name and dtype: the function is fixed by the class."""
-        return {"name": self.name, "dtype": self.dtype}
-
-
-def training_metrics() -> list[keras.metrics.Metric]:
-    """Fresh metrics for `model.compile`: logs show "iou" and "score" (and "val_iou", "val_score")."""
-    return [KerasIoU(), CompetitionScore()]

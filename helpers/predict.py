@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from helpers import NATIVE_SIZE
-from helpers.data import read_csv_rows
+from helpers.competition_csv import read_rle_rows
 from helpers.errors import DataError
 from helpers.rle import rle_decode, rle_encode
 from helpers.sizing import Sizing
@@ -34,11 +34,6 @@ def predict_probabilities(model: Any, images: np.ndarray, sizing: Sizing, batch_
         mirrored = sizing.to_native(predict_network(model, sizing.to_network(images[:, :, ::-1]), batch_size))
         probabilities = (probabilities + mirrored[:, :, ::-1]) / 2
     return np.clip(probabilities, 0.0, 1.0).astype(np.float32)
-
-
-def sizing_for_model(model: Any, mode: str = "pad") -> Sizing:
-    """The Sizing that matches a model's input side."""
-    return Sizing(mode=mode, size=int(model.input_shape[1]))
 
 
 def threshold_masks(probabilities: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -79,20 +74,11 @@ def write_submission(ids: list[str], masks: np.ndarray, path: str | Path) -> Pat
 
 
 def read_submission(path: str | Path, shape: tuple[int, int] = (NATIVE_SIZE, NATIVE_SIZE)) -> dict[str, np.ndarray]:
-    """Decode a submission CSV back into masks by id, checking its header and rows (DataError naming the line)."""
-    path = Path(path)
-    rows = read_csv_rows(path)  # a DataError naming the file for a missing, unreadable or non-UTF-8 file
-    header = rows[0] if rows else None
-    if header != ["id", "rle_mask"]:
-        raise DataError(f"{path}: header must be 'id,rle_mask', got {header}")
+    """Decode a submission CSV back into masks by id (read as train.csv is; DataError naming the line)."""
     masks = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != 2:
-            raise DataError(f"{path}, line {line}: expected 2 fields, got {len(row)}")
-        if row[0] in masks:
-            raise DataError(f"{path}, line {line}: id {row[0]} appears twice")
+    for line_number, id_, rle in read_rle_rows(path):
         try:
-            masks[row[0]] = rle_decode(row[1], shape)
+            masks[id_] = rle_decode(rle, shape)
         except ValueError as error:
-            raise DataError(f"{path}, line {line}: rle_mask of id {row[0]} is malformed: {error}") from None
+            raise DataError(f"{path}, line {line_number}: rle_mask of id {id_!r} is malformed: {error}") from None
     return masks

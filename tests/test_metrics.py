@@ -15,21 +15,16 @@ from helpers import NATIVE_SIZE
 from helpers.losses import lovasz_hinge_loss
 from helpers.metrics import (
     IOU_THRESHOLDS,
-    CompetitionScore,
     KerasIoU,
     best_threshold,
-    competition_metric,
     competition_score,
     competition_score_per_image,
     dice_per_image,
     iou_per_image,
-    keras_iou,
     mean_dice,
     mean_iou,
     pixel_accuracy,
-    tf_competition_score_per_image,
     tf_iou_per_image,
-    training_metrics,
 )
 from helpers.model import build_unet
 
@@ -158,30 +153,24 @@ def test_best_threshold_finds_the_separating_probability() -> None:
         best_threshold(truth, probabilities, thresholds=np.array([]))
 
 
-def test_tensorflow_metrics_equal_numpy_on_random_masks() -> None:
+def test_tensorflow_iou_equals_numpy_on_random_masks() -> None:
     rng = np.random.default_rng(2)
     truth, prediction = rectangle_masks(rng, 40)
     noise = rng.normal(0, 0.1, prediction.shape)
     probabilities = np.clip(prediction * 0.5 + 0.25 + noise, 0, 1).astype(np.float32)
     truth, probabilities = truth[..., None], probabilities[..., None]
-    per_image = competition_score_per_image(truth, probabilities)
-    assert len(set(per_image.round(2))) > 4  # the data exercise many thresholds
-    np.testing.assert_allclose(tf_competition_score_per_image(truth, probabilities).numpy(), per_image, atol=1e-6)
     expected_iou = iou_per_image(truth, probabilities)
+    assert len(set(expected_iou.round(2))) > 4  # the data exercise many overlaps
     np.testing.assert_allclose(tf_iou_per_image(truth, probabilities).numpy(), expected_iou, rtol=1e-6)
-    assert float(competition_metric(truth, probabilities)) == pytest.approx(competition_score(truth, probabilities))
-    assert float(keras_iou(truth, probabilities)) == pytest.approx(mean_iou(truth, probabilities), rel=1e-6)
 
 
-def test_stateful_keras_metrics_average_over_all_images() -> None:
+def test_stateful_keras_iou_averages_over_all_images() -> None:
     truth, prediction = rectangle_masks(np.random.default_rng(3), 10, size=32)
-    iou_metric, score_metric = KerasIoU(), CompetitionScore()
+    iou_metric = KerasIoU()
     for batch in (slice(0, 7), slice(7, 10)):  # unequal batches: the mean is per image, not per batch
         iou_metric.update_state(truth[batch], prediction[batch])
-        score_metric.update_state(truth[batch], prediction[batch])
     assert float(iou_metric.result()) == pytest.approx(mean_iou(truth, prediction), rel=1e-6)
-    assert float(score_metric.result()) == pytest.approx(competition_score(truth, prediction), rel=1e-6)
-    assert [metric.name for metric in training_metrics()] == ["iou", "score"]
+    assert iou_metric.name == "iou"
 
 
 def test_compiled_model_logs_and_reloads_without_custom_objects(tmp_path) -> None:
@@ -189,11 +178,11 @@ def test_compiled_model_logs_and_reloads_without_custom_objects(tmp_path) -> Non
     images = np.random.default_rng(0).random((4, 16, 16, 1)).astype(np.float32)
     masks = (images > 0.5).astype(np.float32)
     model = build_unet(input_size=16, base_filters=2, depth=1)
-    model.compile(optimizer="adam", loss=lovasz_hinge_loss, metrics=training_metrics())
+    model.compile(optimizer="adam", loss=lovasz_hinge_loss, metrics=[KerasIoU()])  # as helpers.training does
     history = model.fit(images, masks, batch_size=2, epochs=1, verbose=0)
-    assert {"loss", "iou", "score"} <= set(history.history)
+    assert {"loss", "iou"} <= set(history.history)
     path = tmp_path / "compiled.keras"
     model.save(path)
     reloaded = keras.models.load_model(path)
     results = reloaded.evaluate(images, masks, batch_size=4, verbose=0, return_dict=True)
-    assert {"loss", "iou", "score"} <= set(results)
+    assert {"loss", "iou"} <= set(results)
