@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # is made once.
 TEST_WORKERS ?= 2
 
-.PHONY: course test bench bench-full bench-throughput bench-layers lab clean
+.PHONY: course test book data bench bench-full bench-throughput bench-layers lab clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version)'
@@ -30,6 +30,23 @@ course: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The executed course (make course's build/notebooks) as a static site: build/book/index.html. Executes nothing.
+BOOK_STAMP := $(VENV)/.book-installed
+$(BOOK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[book]"
+	touch $(BOOK_STAMP)
+
+book: $(BOOK_STAMP)
+	$(BIN)/python book/build_book.py --notebooks build/notebooks --out build/book
+
+# The real competition data from Kaggle (needs your Kaggle API token and the competition's rules accepted),
+# unpacked and checked into DATA_DEST; make data DATA_ARGS="--from-zip FILE" for a zip downloaded by hand.
+DATA_DEST ?= data/tgs-salt
+DATA_ARGS ?=
+data: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[data]"
+	$(BIN)/python -m helpers.download download $(DATA_DEST) $(DATA_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_bench --quick $(ARGS)

@@ -366,3 +366,10 @@ def _depths_for(data_dir: Path, ids: list[str]) -> np.ndarray:
     """Depth of each id from depths.csv, NaN where the file or the id is missing."""
     depths = read_depths(data_dir) if (data_dir / "depths.csv").is_file() else {}
     return np.array([depths.get(id_, np.nan) for id_ in ids], dtype=np.float32)
+
+
+if __name__ == "__main__":
+    # python -m helpers.data download DEST [--from-zip FILE]: the real competition data (helpers/download.py)
+    from helpers.download import main as download_main
+
+    sys.exit(download_main())

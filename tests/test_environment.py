@@ -20,12 +20,17 @@ def _name(requirement: str) -> str:
     return name.lower().replace("_", "-")
 
 
+# Extras that conda installs too: the tests (which build the book), the book, and the Kaggle download.
+CONDA_EXTRAS = ("test", "book", "data")
+
+
 def pip_packages() -> set[str]:
-    """Packages pyproject.toml installs, tests included."""
+    """Packages pyproject.toml installs, with the extras conda has too (the project's own name left out)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {_name(r) for r in project["dependencies"]}
-    names |= {_name(r) for r in project["optional-dependencies"]["test"]}
-    return names
+    for extra in CONDA_EXTRAS:
+        names |= {_name(r) for r in project["optional-dependencies"][extra]}
+    return names - {project["name"]}
 
 
 def conda_packages() -> set[str]:
