@@ -21,6 +21,7 @@ HISTORY_FILE = "history.csv"
 BEST_MODEL_FILE = "best.keras"
 LAST_MODEL_FILE = "last.keras"
 METRICS_FILE = "metrics.json"
+SPLIT_FILE = "split.json"  # the ids a run trains and validates on, so that a changed data folder is noticed
 FIGURES_DIR = "figures"
 FINE_TUNED_DIR = "fine_tuned"  # a run's second stage (notebook 04): a run folder of its own inside the first's
 
@@ -41,6 +42,10 @@ WEIGHT_FIELDS = ("base_filters", "depth", "batch_norm", "single_conv_blocks")
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the run folder keeps the last good epoch."""
+
+
+class SplitChangedError(ValueError):
+    """The data folder no longer gives the split a run recorded; the message says what changed."""
 
 
 @dataclass
@@ -113,6 +118,13 @@ class TrainConfig:
     def to_json(self) -> dict[str, Any]:
         """The config as a JSON-ready dict."""
         return dataclasses.asdict(self)
+
+    def with_absolute_paths(self) -> "TrainConfig":
+        """A copy whose data_dir and init_from are absolute, so a run folder read from elsewhere finds them."""
+        def absolute(value: str) -> str:
+            return str(Path(value).expanduser().resolve()) if value else value
+
+        return dataclasses.replace(self, data_dir=absolute(self.data_dir), init_from=absolute(self.init_from))
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -195,6 +207,45 @@ def write_history(run_dir: str | Path, history: list[dict[str, float]]) -> Path:
         writer.writerows(history)
     os.replace(tmp, path)
     return path
+
+
+def split_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The split prepared data holds: its data folder and the ids it trains and validates on."""
+    ids = data["dataset"].ids
+    return {"data_dir": str(Path(data["data_dir"]).resolve()), "train_ids": [ids[i] for i in data["train_idx"]],
+            "val_ids": [ids[i] for i in data["val_idx"]]}
+
+
+def read_split(run_dir: str | Path) -> dict[str, Any] | None:
+    """The split a run recorded when it started (None for runs saved before splits were recorded)."""
+    path = Path(run_dir) / SPLIT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def split_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between a recorded split and the current one, in words (empty when they agree)."""
+    old_train, old_val = set(recorded["train_ids"]), set(recorded["val_ids"])
+    new_train, new_val = set(current["train_ids"]), set(current["val_ids"])
+    differences = [
+        (sorted((new_train | new_val) - (old_train | old_val)), "section(s) added"),
+        (sorted((old_train | old_val) - (new_train | new_val)), "section(s) gone"),
+        (sorted(new_val & old_train), "of the run's training sections now in validation"),
+        (sorted(new_train & old_val), "of the run's validation sections now in training"),
+    ]
+    return [f"{len(ids)} {what} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
+            for ids, what in differences if ids]
+
+
+def check_split(run_dir: str | Path, data: dict[str, Any]) -> None:
+    """Refuse prepared data whose split is not the one the run in run_dir recorded, saying what changed."""
+    recorded = read_split(run_dir)
+    changes = split_changes(recorded, split_of(data)) if recorded else []
+    if changes:
+        raise SplitChangedError(
+            f"the data in {data['data_dir']} no longer gives the split that the run in {run_dir} was trained on: "
+            f"{'; '.join(changes)}. Its validation score would be measured partly on sections it trained on. "
+            "Use the data folder as it was when the run started, or start a new run on the data as it is now"
+        )
 
 
 def is_improvement(value: float, best: float, monitor: str) -> bool:
@@ -302,7 +353,7 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
                                         restore_best_weights=False, verbose=0)
 
     class RunCheckpoint(keras.callbacks.Callback):
-        """After every epoch: history CSV, best and last model, and the state needed to resume."""
+        """After every epoch: the models, then the state that commits the epoch, then the history CSV."""
 
         def __init__(self):
             super().__init__()
@@ -320,11 +371,11 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
             improved = is_improvement(float(logs.get(config.monitor, math.nan)), self.best, config.monitor)
             if improved:
                 self.best, self.best_epoch = float(logs[config.monitor]), epoch
-                _save_model_atomic(self.model, run_dir / BEST_MODEL_FILE)
-            _save_model_atomic(self.model, run_dir / LAST_MODEL_FILE)
-            write_history(run_dir, self.history)
-            _write_json_atomic(run_dir / STATE_FILE, {
+                _save_model_atomic(self.model, _pending_model(run_dir, BEST_MODEL_FILE, epoch + 1))
+            _save_model_atomic(self.model, _pending_model(run_dir, LAST_MODEL_FILE, epoch + 1))
+            committed = {
                 "completed_epochs": epoch + 1,
+                "history": self.history,
                 "monitor": config.monitor,
                 "best_value": self.best,
                 "best_epoch": self.best_epoch,
@@ -333,7 +384,9 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
                 "lr_cooldown": int(reduce_lr.cooldown_counter),
                 "stop_wait": int(early_stop.wait),
                 "stopped_early": bool(self.model.stop_training),
-            })
+            }
+            _write_json_atomic(run_dir / STATE_FILE, committed)
+            settle_run_dir(run_dir, committed)
             if config.progress:
                 print(_epoch_line(row, config.epochs, improved), flush=True)
 
@@ -354,6 +407,41 @@ def _make_callbacks(config: TrainConfig, run_dir: Path, validation: tuple, sizin
     # Order matters: the score joins the logs before the LR/early-stopping and checkpoint callbacks read them.
     nan_guard, checkpoint = NaNGuard(), RunCheckpoint()
     return [ValidationScore(), nan_guard, reduce_lr, early_stop, checkpoint], nan_guard, checkpoint
+
+
+def _pending_model(run_dir: Path, name: str, epoch: int) -> Path:
+    """Where an epoch's model waits until state.json commits the epoch (best.keras -> best.epoch-0007.keras)."""
+    stem, suffix = name.rsplit(".", 1)
+    return run_dir / f"{stem}.epoch-{epoch:04d}.{suffix}"
+
+
+def settle_run_dir(run_dir: str | Path, state: dict[str, Any] | None) -> None:
+    """Finish, or undo, an epoch end that a kill interrupted: state.json alone says which epochs are complete.
+
+    An epoch ends in three steps: its models are written under epoch-stamped names, state.json is replaced
+    (the commit, one atomic rename), then the models are renamed into place and history.csv is written from
+    the state. Whatever instant a kill hits, what it leaves is either before the commit (thrown away here, and
+    the epoch runs again) or after it (put in place here), so the history, the best model and the recorded best
+    always belong together.
+    """
+    run_dir = Path(run_dir)
+    committed = state["completed_epochs"] if state else 0
+    for name in (BEST_MODEL_FILE, LAST_MODEL_FILE):
+        pending = _pending_model(run_dir, name, committed)
+        if committed and pending.exists():
+            os.replace(pending, run_dir / name)
+    leftovers = [path for name in (BEST_MODEL_FILE, LAST_MODEL_FILE)
+                 for path in run_dir.glob(name.replace(".keras", ".*.keras"))]
+    leftovers += list(run_dir.glob("*.tmp"))  # a write that a kill cut short before its rename
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    if state is None:
+        return
+    if "history" in state:
+        history = state["history"]
+    else:  # runs saved before the state held the history: drop what a kill left beyond the last commit
+        history = list({int(row["epoch"]): row for row in read_history(run_dir) if row["epoch"] <= committed}.values())
+    write_history(run_dir, history)
 
 
 def _save_model_atomic(model, path: Path) -> None:
@@ -479,34 +567,60 @@ def _load_for_resume(run_dir: Path, setup) -> Any:
 
 def config_differences(config: TrainConfig, run_dir: Path) -> list[str]:
     """The fields (but epochs and progress) in which config differs from the one saved in run_dir."""
-    previous = TrainConfig.from_json(json.loads((run_dir / CONFIG_FILE).read_text()))
-    return sorted(k for k, v in dataclasses.asdict(config).items()
+    previous = TrainConfig.from_json(json.loads((run_dir / CONFIG_FILE).read_text())).with_absolute_paths()
+    return sorted(k for k, v in dataclasses.asdict(config.with_absolute_paths()).items()
                   if getattr(previous, k) != v and k not in ("epochs", "progress"))
 
 
 def prepare_run_dir(config: TrainConfig, run_dir: str | Path | None, run_root: str | Path) -> tuple[Path, dict | None]:
     """A new run folder, or the given one: empty (fresh), unfinished (resume) or finished (refused)."""
+    path = check_run_dir(config, run_dir)
+    if path is None:
+        return _writable(lambda: new_run_dir(run_root), "RUN_ROOT", Path(run_root)), None
+    _writable(lambda: path.mkdir(parents=True, exist_ok=True), "RUN_DIR", path)
+    state = read_run_state(path)
+    _writable(lambda: settle_run_dir(path, state), "RUN_DIR", path)
+    return path, state
+
+
+def check_run_dir(config: TrainConfig, run_dir: str | Path | None) -> Path | None:
+    """The run folder training will use (None: a new one under RUN_ROOT); raises, writing nothing, if it cannot.
+
+    A folder whose first attempt stopped before an epoch completed (bad data, say) holds nothing to keep, so it
+    starts again with the new config; one with a completed epoch resumes only with the same config.
+    """
     if run_dir is None or str(run_dir) == "":
-        return new_run_dir(run_root), None
-    path = Path(run_dir)
+        return None
+    path = Path(run_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"RUN_DIR {path} is a file; choose a folder")
     if not path.exists():
-        path.mkdir(parents=True)
-        return path, None
+        return path
     if (path / METRICS_FILE).exists():
         raise FileExistsError(
             f"RUN_DIR {path} holds a finished run; choose a new RUN_DIR (runs are never overwritten)"
         )
     if (path / CONFIG_FILE).exists():
         differences = config_differences(config, path)
-        if differences:
+        if differences and (path / STATE_FILE).exists():
             raise ValueError(
                 f"RUN_DIR {path} holds an interrupted run with a different config ({differences}); "
                 "resume it with the same parameters or choose a new RUN_DIR"
             )
-        return path, read_run_state(path)
+        return path
     if any(path.iterdir()):
         raise FileExistsError(f"RUN_DIR {path} is not empty and is not a run folder; choose a new RUN_DIR")
-    return path, None
+    return path
+
+
+def _writable(action, name: str, path: Path):
+    """Run a write into a run folder, turning the OS's error into one that names the parameter and the fix."""
+    try:
+        return action()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise PermissionError(f"{name} {path} cannot be written ({reason}); "
+                              f"choose a {name} in a folder you can write to") from error
 
 
 def replica_batch_size(n_images: int, global_batch: int, replicas: int, name: str) -> int:
@@ -531,10 +645,20 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
     from helpers.pipeline import make_dataset
 
     config.validate()
+    config = config.with_absolute_paths()  # the run folder is read later from other folders (notebooks/)
+    # Everything that can refuse the run is checked, and the data loaded, before the run folder is written:
+    # a mistake leaves nothing behind, and the corrected retry starts cleanly in the same RUN_DIR.
+    check_run_dir(config, run_dir)
     resuming = bool(run_dir) and (Path(run_dir) / STATE_FILE).exists()
-    # Checked before the run folder is written, so a refused source leaves nothing behind.
     init_source = check_init_source(config, run_dir) if config.init_from and not resuming else None
+    data = data if data is not None else prepare_data(config, progress=config.progress)
+    if init_source is not None:
+        check_split(init_source.parent, data)
+    if resuming:
+        check_split(run_dir, data)
     run_dir, state = prepare_run_dir(config, run_dir, run_root)
+    if not state:
+        _write_json_atomic(run_dir / SPLIT_FILE, split_of(data))
     _write_json_atomic(run_dir / CONFIG_FILE, config.to_json())
     keras.utils.set_random_seed(config.seed)
     setup = setup_device(config.mixed_precision, config.jit_compile, config.distribute)
@@ -542,7 +666,6 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
         action = f"resuming after epoch {state['completed_epochs']}" if state else "new run"
         print(f"Run folder: {run_dir} ({action})\nDevice: {setup.summary()}", flush=True)
 
-    data = data if data is not None else prepare_data(config, progress=config.progress)
     global_batch = config.batch_size * setup.replicas
     train_batch = replica_batch_size(len(data["x_train"]), global_batch, setup.replicas, "training")
     val_batch = replica_batch_size(len(data["x_val"]), global_batch, setup.replicas, "validation")
@@ -643,6 +766,19 @@ def resume(run_dir: str | Path) -> RunResult:
     return train(TrainConfig.from_json(json.loads(saved.read_text())), run_dir=path)
 
 
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def parse_bool(text: str) -> bool:
+    """A command-line boolean: true/yes/on/1 or false/no/off/0 (any case); anything else is refused."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    import argparse
+
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean: use one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, str, dict[str, Any]]:
     """The command line: a TrainConfig (every field a --flag), the run folder, the run root and the second stage."""
     import argparse
@@ -659,7 +795,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, 
     for item in dataclasses.fields(TrainConfig):
         flag = "--" + item.name.replace("_", "-")
         if item.type in ("bool", bool):
-            parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes", "on"), default=item.default)
+            parser.add_argument(flag, type=parse_bool, default=item.default, metavar="{true,false}")
         else:
             kind = {"int": int, "float": float}.get(str(item.type), str)
             parser.add_argument(flag, type=kind, default=item.default)
@@ -670,6 +806,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, 
     if stage_two["epochs"] < 0:
         parser.error(f"--finetune-epochs must be 0 (no second stage) or positive; got {stage_two['epochs']}")
     return TrainConfig(**args), run_dir, run_root, stage_two
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
+               TrainingDivergedError)
+"""What a mistake in the command line, the data or the run folder raises: the CLI prints it without a traceback."""
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """`python -m helpers.training`: main, with a user's mistake reported as one `error:` line and exit code 2."""
+    import sys
+
+    try:
+        main(argv)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: list[str] | None = None) -> RunResult:
@@ -694,4 +847,4 @@ def main(argv: list[str] | None = None) -> RunResult:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

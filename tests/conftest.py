@@ -38,3 +38,35 @@ def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synthetic") / "salt"
     write_synthetic_dataset(out, n_train=120, n_test=16, seed=0)
     return out
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path):
+    """A factory: read_only_dir(folder) makes folder read-only for this process, as a user's folder can be.
+
+    Root writes through permission bits, so as root (as CI runs) the folder is bind-mounted read-only onto
+    itself; otherwise its write bits are cleared. Undone when the test ends.
+    """
+    import subprocess
+
+    undo = []
+
+    def make(folder: Path) -> Path:
+        if os.geteuid() != 0:
+            modes = {path: path.stat().st_mode for path in [folder, *folder.rglob("*")] if path.is_dir()}
+            for path, mode in modes.items():
+                path.chmod(mode & ~0o222)
+            undo.append(lambda: [path.chmod(mode) for path, mode in modes.items()])
+            return folder
+        mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot make a read-only folder here as root (mount --bind: {mounted.stderr.strip()})")
+        undo.append(lambda: subprocess.run(["umount", str(folder)], check=True))
+        remounted = subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True, text=True)
+        if remounted.returncode != 0:
+            pytest.skip(f"cannot remount a folder read-only here ({remounted.stderr.strip()})")
+        return folder
+
+    yield make
+    for action in reversed(undo):
+        action()

@@ -327,3 +327,164 @@ def test_the_fused_batch_norm_is_the_default_and_keras_own_layer_can_be_chosen(s
     for fused, expected in ((True, FusedBatchNormalization), (False, keras.layers.BatchNormalization)):
         model = build_and_compile(tiny_config(synthetic_data_dir, fused_batch_norm=fused), setup)
         assert {type(layer) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)} == {expected}
+
+
+# ----------------------------------------------------------------------------------------------
+# Faults and mistakes: each ends in one clear error, or in a run folder that resumes consistently
+
+
+class SimulatedKill(BaseException):
+    """Raised where a kill would hit: not an Exception, so nothing on the way catches it."""
+
+
+def kill_at_write(monkeypatch, file_name: str, epoch: int) -> dict:
+    """Make the first os.replace onto file_name at the end of epoch `epoch` (1-based) die like a kill.
+
+    Every file of a run folder is written to a temporary name and renamed: dying just before the rename is a
+    kill at any instant between two writes (what came before is on disk, what comes after is not).
+    """
+    import helpers.training as training
+
+    real_replace, seen = os.replace, {"killed": False, "epoch_ends": 0}
+
+    def replace(source, destination, *args, **kwargs):
+        if Path(destination).name == file_name and not seen["killed"]:
+            row_epoch = seen["current_epoch"]
+            if row_epoch == epoch:
+                seen["killed"] = True
+                raise SimulatedKill(f"killed before {file_name} of epoch {epoch}")
+        return real_replace(source, destination, *args, **kwargs)
+
+    real_pending = training._pending_model
+
+    def pending(run_dir, name, epoch_number):
+        seen["current_epoch"] = epoch_number
+        return real_pending(run_dir, name, epoch_number)
+
+    monkeypatch.setattr(training, "_pending_model", pending)
+    monkeypatch.setattr(os, "replace", replace)
+    return seen
+
+
+def validation_score_of(model_path: Path, config: TrainConfig) -> float:
+    """The validation score of a saved model, computed as the run's epoch-end callback computes it."""
+    from helpers.metrics import competition_score
+    from helpers.training import load_model, prepare_data
+
+    data = prepare_data(config, progress=False)
+    probabilities = load_model(model_path).predict(data["x_val"], batch_size=config.batch_size, verbose=0)
+    native = data["sizing"].to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
+    return float(competition_score(data["val_masks_native"], native > 0.5))
+
+
+@pytest.mark.parametrize("file_name", ["best.epoch-0002.keras", "last.epoch-0002.keras", "state.json", "best.keras",
+                                       "last.keras", "history.csv"])
+def test_a_kill_at_any_write_of_an_epoch_end_resumes_consistently(synthetic_data_dir, tmp_path, monkeypatch,
+                                                                   file_name):
+    import helpers.training as training
+
+    # Every epoch improves, so that epoch 2's end writes a best model too; float32, so scores compare exactly.
+    monkeypatch.setattr(training, "is_improvement", lambda value, best, monitor: math.isfinite(value))
+    config = tiny_config(synthetic_data_dir, epochs=2, n_images=48, mixed_precision="off")
+    run_dir = tmp_path / "run"
+    seen = kill_at_write(monkeypatch, file_name, epoch=2)
+    with pytest.raises(SimulatedKill):
+        train(config, run_dir=run_dir)
+    assert seen["killed"] and not (run_dir / METRICS_FILE).exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(training, "is_improvement", lambda value, best, monitor: math.isfinite(value))
+
+    result = train(config, run_dir=run_dir)  # resumes
+    epochs = [int(row["epoch"]) for row in read_history(run_dir)]
+    state = json.loads((run_dir / STATE_FILE).read_text())
+    assert epochs == [1, 2] and result.metrics["epochs_run"] == 2 and state["completed_epochs"] == 2
+    best_row = next(row for row in result.history if int(row["epoch"]) == result.metrics["best_epoch"])
+    assert state["best_value"] == pytest.approx(best_row["val_score"])
+    assert validation_score_of(run_dir / BEST_MODEL_FILE, config) == pytest.approx(best_row["val_score"], abs=1e-9)
+    assert sorted(path.name for path in run_dir.glob("*.keras")) == ["best.keras", "last.keras"]
+    assert not list(run_dir.glob("*.tmp"))
+
+
+def test_resuming_refuses_a_data_folder_that_now_gives_another_split(tmp_path, monkeypatch):
+    import shutil
+
+    from helpers.synthetic import write_synthetic_dataset
+    from helpers.training import SplitChangedError, check_split, prepare_data
+
+    data_dir, extra = tmp_path / "data", tmp_path / "extra"
+    write_synthetic_dataset(data_dir, n_train=40, n_test=1, seed=0, progress=False)
+    write_synthetic_dataset(extra, n_train=24, n_test=1, seed=5, progress=False)
+    config = tiny_config(data_dir, epochs=2, n_images=0)
+    run_dir = tmp_path / "run"
+    kill_at_write(monkeypatch, "state.json", epoch=2)
+    with pytest.raises(SimulatedKill):
+        train(config, run_dir=run_dir)
+    monkeypatch.undo()
+    for kind in ("images", "masks"):
+        for path in (extra / "train" / kind).iterdir():
+            shutil.copy(path, data_dir / "train" / kind / path.name)
+    (data_dir / "train.csv").unlink()  # it lists the 40 pairs only
+    with pytest.raises(SplitChangedError, match=r"no longer gives the split.*24 section\(s\) added"):
+        train(config, run_dir=run_dir)
+    assert json.loads((run_dir / STATE_FILE).read_text())["completed_epochs"] == 1  # nothing touched
+    with pytest.raises(SplitChangedError, match="now in validation|now in training|added"):
+        check_split(run_dir, prepare_data(config, progress=False))  # what notebook 05 runs
+
+
+def test_command_line_booleans_accept_the_usual_words_and_refuse_the_rest(capsys):
+    from helpers.training import parse_args
+
+    for word, value in (("true", True), ("Yes", True), ("ON", True), ("1", True), ("false", False), ("No", False),
+                        ("off", False), ("0", False)):
+        assert parse_args(["--augment", word])[0].augment is value
+    for flag, word in (("--augment", "Flase"), ("--batch-norm", "ture"), ("--augment", "y"), ("--progress", "")):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args([flag, word])
+        assert exit_info.value.code == 2
+        assert f"argument {flag}: {word!r} is not a boolean" in capsys.readouterr().err
+
+
+def test_a_relative_data_dir_is_stored_resolved(synthetic_data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(synthetic_data_dir, tmp_path)
+    result = train(tiny_config(Path(relative), epochs=1, n_images=32), run_dir="run")
+    saved = json.loads((result.run_dir / "config.json").read_text())
+    assert saved["data_dir"] == str(synthetic_data_dir.resolve())
+    assert json.loads((result.run_dir / "split.json").read_text())["data_dir"] == str(synthetic_data_dir.resolve())
+
+
+def test_a_first_attempt_that_failed_before_training_does_not_block_the_corrected_retry(synthetic_data_dir,
+                                                                                         tmp_path):
+    from helpers.errors import DataError
+    from helpers.training import CONFIG_FILE
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(DataError, match="does not exist"):
+        train(tiny_config(tmp_path / "no-such-data", epochs=1), run_dir=run_dir)
+    assert not run_dir.exists()  # refused before anything was written
+    # A folder an older version left behind: the config of an attempt that never completed an epoch.
+    run_dir.mkdir()
+    (run_dir / CONFIG_FILE).write_text(json.dumps(tiny_config(tmp_path / "no-such-data").to_json()))
+    result = train(tiny_config(synthetic_data_dir, epochs=1, n_images=32), run_dir=run_dir)
+    assert json.loads((run_dir / CONFIG_FILE).read_text())["data_dir"] == str(synthetic_data_dir)
+    assert result.metrics["epochs_run"] == 1
+
+
+def test_an_unwritable_run_folder_is_named_with_what_to_do(synthetic_data_dir, tmp_path, read_only_dir):
+    (tmp_path / "locked").mkdir()
+    locked = read_only_dir(tmp_path / "locked")
+    config = tiny_config(synthetic_data_dir, epochs=1, n_images=32)
+    with pytest.raises(PermissionError, match=r"RUN_DIR .*locked/run cannot be written .*choose a RUN_DIR"):
+        train(config, run_dir=locked / "run")
+    with pytest.raises(PermissionError, match=r"RUN_ROOT .*locked cannot be written"):
+        train(config, run_root=locked)
+    assert not any(locked.iterdir())
+
+
+def test_the_command_line_reports_a_mistake_in_one_line_without_a_traceback(tmp_path, capsys):
+    from helpers.training import cli
+
+    code = cli(["--data-dir", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: the data folder") and "missing" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
