@@ -379,9 +379,44 @@ def prepare_builtin_data(data_dir: str | None, stream: Any = None) -> Path:
     return path
 
 
+def check_given_parameters(given: dict[str, Any], notebooks: Sequence[Path]) -> None:
+    """Refuse a -p value that cannot work, or a name no notebook declares (a typo would be ignored silently)."""
+    known = set(PARAMETER_RULES).union(*(declared_parameters(notebook) for notebook in notebooks))
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"-p {', '.join(unknown)}: no notebook has such a parameter; known: {', '.join(sorted(known))}")
+    checked = {name: value for name, value in given.items() if name in PARAMETER_RULES}
+    try:
+        check_parameters(**checked)
+    except ValueError as error:
+        raise ValueError(str(error).replace("Change it in the parameters cell (or with -p", "(set with -p")) from None
+
+
+def writable_output_dir(output_dir: Path) -> Path:
+    """Create OUTPUT_DIR if needed and prove it can be written, or say which folder and what to do."""
+    import tempfile
+
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise PermissionError(f"--output-dir {output_dir} cannot be written ({error.strerror or error}); "
+                              "choose a folder you can write to, e.g. --output-dir build") from None
+    return output_dir
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code (0 when every notebook ran)."""
+    """Command-line entry point; returns the exit code (0 when every notebook ran, 2 for a usage mistake)."""
     args = parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, OSError) as error:  # the user's mistakes: bad values, folders, data (DataError)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     base = Path.cwd()
     output_dir = (base / args.output_dir).resolve()
     notebooks = discover_notebooks(args.notebook_dir)
@@ -389,11 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not notebooks:
         prepare_builtin_data(absolute_paths(given, base).get("DATA_DIR"))
         return 0
-    try:
-        chosen = select_notebooks(notebooks, args.only)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    chosen = select_notebooks(notebooks, args.only)
+    check_given_parameters(given, notebooks)
+    writable_output_dir(output_dir)
     parameters = course_parameters(chosen, given, output_dir, base)
     if any("DATA_DIR" in declared_parameters(notebook) for notebook in chosen):
         # Resolved here, in the terminal, so that generating the built-in set on first use shows its progress.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -252,3 +253,31 @@ def test_write_results_converts_numpy_values(tmp_path):
     assert json.loads(path.read_text()) == {"a": 0.5, "b": [0, 1], "c": str(tmp_path)}
     with pytest.raises(TypeError, match="object"):
         course.write_results(tmp_path / "bad.json", {"x": object()})
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["-p", "EPOCS", "2"], "-p EPOCS: no notebook has such a parameter"),
+    (["-p", "EPOCHS", "-1"], "EPOCHS must be a positive integer"),
+    (["-p", "AUGMENT", "yes"], "AUGMENT must be True or False; got 'yes'"),
+    (["--data-dir", "no-such-folder"], "DATA_DIR must be .* or an existing folder"),
+    (["--data-dir", "."], "has neither train/images nor test/images"),
+])
+def test_main_reports_a_mistake_in_one_line_before_running_anything(tmp_path, monkeypatch, capsys, arguments,
+                                                                     message):
+    write_notebook(tmp_path / "notebooks" / "01_a.ipynb", "EPOCHS = 1\nDATA_DIR = ''\nAUGMENT = True")
+    monkeypatch.chdir(tmp_path)
+    assert course.main(["--notebook-dir", str(tmp_path / "notebooks"), *arguments]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and "Traceback" not in captured.err
+    assert re.search(message, captured.err), captured.err
+    assert not (tmp_path / "build" / "notebooks").exists()
+
+
+def test_main_names_an_output_folder_it_cannot_write(tmp_path, monkeypatch, capsys, read_only_dir):
+    write_notebook(tmp_path / "notebooks" / "01_a.ipynb", "EPOCHS = 1")
+    (tmp_path / "locked").mkdir()
+    read_only_dir(tmp_path / "locked")
+    monkeypatch.chdir(tmp_path)
+    assert course.main(["--notebook-dir", str(tmp_path / "notebooks"), "--output-dir", "locked/out"]) == 2
+    assert re.match(r"error: --output-dir .*locked/out cannot be written \(Read-only file system|Permission denied",
+                    capsys.readouterr().err)
