@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.config import LOSS_NAMES, MONITOR_MODES, SETTINGS, SIZINGS, STRATEGIES, img_size_problem, is_int
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "python3"
@@ -150,7 +152,7 @@ def absolute_paths(parameters: dict[str, Any], base: Path) -> dict[str, Any]:
 
 def shared_run_dir(notebooks: Sequence[Path], output_dir: Path) -> str:
     """A new run folder when the training notebook runs, else the latest run under output_dir/runs, else ""."""
-    from helpers.training import find_latest_run, new_run_dir
+    from helpers.run_folder import find_latest_run, new_run_dir
 
     runs = output_dir / "runs"
     if any(notebook.name.startswith(TRAINING_NOTEBOOK_PREFIX) for notebook in notebooks):
@@ -183,11 +185,6 @@ def notebook_parameters(notebook: Path, parameters: dict[str, Any], output_dir: 
 # ----------------------------------------------------------------------------- checks the notebooks run first
 
 
-def _is_int(value: Any) -> bool:
-    """True for an int that is not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _choice(*allowed: str) -> tuple[Any, str]:
     """A rule accepting one of the allowed strings."""
     return (lambda value: value in allowed), f"must be one of {', '.join(map(repr, allowed))}"
@@ -198,31 +195,36 @@ def _folder_rule(value: Any) -> bool:
     return isinstance(value, (str, Path)) and (str(value) == "" or Path(value).expanduser().is_dir())
 
 
+def _integer(least: int, rule: str) -> tuple[Any, str]:
+    """A rule accepting an int (not a bool) of at least `least`."""
+    return (lambda value: is_int(value) and value >= least), rule
+
+
 _POSITIVE_NUMBER = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
                     "must be a positive number, e.g. 0.001")
-_LOSS_CHOICE = _choice("bce", "dice", "bce_dice", "lovasz")
+_BOOLEAN = (lambda v: isinstance(v, bool), "must be True or False")
 
 PARAMETER_RULES: dict[str, tuple[Any, str]] = {
-    "EPOCHS": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 2 for a smoke run"),
-    "BATCH_SIZE": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 32"),
-    "N_IMAGES": (lambda v: _is_int(v) and v >= 0, "must be an integer >= 0 (0 means all images)"),
-    "N_SHOW": (lambda v: _is_int(v) and v > 0, "must be a positive integer"),
-    "SEED": (lambda v: _is_int(v) and v >= 0, "must be an integer >= 0"),
-    "BASE_FILTERS": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 16"),
-    "DEPTH": (lambda v: _is_int(v) and 1 <= v <= 6, "must be an integer from 1 to 6"),
-    "IMG_SIZE": (lambda v: _is_int(v) and v > 0 and v % 16 == 0,
+    "EPOCHS": _integer(1, "must be a positive integer, e.g. 2 for a smoke run"),
+    "BATCH_SIZE": _integer(1, "must be a positive integer, e.g. 32"),
+    "N_IMAGES": _integer(0, "must be an integer >= 0 (0 means all images)"),
+    "N_SHOW": _integer(1, "must be a positive integer"),
+    "SEED": _integer(0, "must be an integer >= 0"),
+    "BASE_FILTERS": _integer(1, "must be a positive integer, e.g. 16"),
+    "DEPTH": (lambda v: is_int(v) and 1 <= v <= 6, "must be an integer from 1 to 6"),
+    "IMG_SIZE": (lambda v: not img_size_problem(v, sizing="resize"),
                  "must be a positive multiple of 16 (the U-Net halves it four times), e.g. 112 or 128"),
     "LEARNING_RATE": _POSITIVE_NUMBER,
-    "LOSS": _LOSS_CHOICE,
-    "FINETUNE_EPOCHS": (lambda v: _is_int(v) and v >= 0, "must be an integer >= 0 (0 skips the second stage)"),
+    "LOSS": _choice(*LOSS_NAMES),
+    "FINETUNE_EPOCHS": _integer(0, "must be an integer >= 0 (0 skips the second stage)"),
     "FINETUNE_LEARNING_RATE": _POSITIVE_NUMBER,
-    "FINETUNE_LOSS": _LOSS_CHOICE,
-    "MONITOR": _choice("val_score", "val_loss"),
-    "SIZING": _choice("pad", "resize"),
-    "MIXED_PRECISION": _choice("auto", "on", "off"),
-    "DISTRIBUTE": _choice("none", "mirrored", "multiworker"),
-    "AUGMENT": (lambda v: isinstance(v, bool), "must be True or False"),
-    "TTA": (lambda v: isinstance(v, bool), "must be True or False"),
+    "FINETUNE_LOSS": _choice(*LOSS_NAMES),
+    "MONITOR": _choice(*MONITOR_MODES),
+    "SIZING": _choice(*SIZINGS),
+    "MIXED_PRECISION": _choice(*SETTINGS),
+    "DISTRIBUTE": _choice(*STRATEGIES),
+    "AUGMENT": _BOOLEAN,
+    "TTA": _BOOLEAN,
     "DATA_DIR": (_folder_rule, "must be \"\" (SALT_DATA_DIR, else the built-in set) or an existing folder "
                  "in Kaggle's layout"),
     "TEST_DIR": (_folder_rule, "must be \"\" (DATA_DIR's test/images) or an existing folder of PNG images"),
@@ -237,17 +239,15 @@ def check_parameters(**values: Any) -> None:
         accepts, rule = PARAMETER_RULES[name]
         if not accepts(value):
             raise ValueError(f"{name} {rule}; got {value!r}. Change it in the parameters cell (or with -p {name} ...)")
-    if values.get("SIZING") == "pad" and _is_int(values.get("IMG_SIZE")) and values["IMG_SIZE"] < 101:
-        raise ValueError(f"IMG_SIZE must be at least 101 to pad the 101x101 sections (use 112 or 128), or set "
-                         f"SIZING = \"resize\"; got {values['IMG_SIZE']}")
-    depth, size = values.get("DEPTH"), values.get("IMG_SIZE")
-    if _is_int(depth) and _is_int(size) and size % 2**depth:
-        raise ValueError(f"IMG_SIZE must be a multiple of 2**DEPTH = {2**depth}; got IMG_SIZE={size}, DEPTH={depth}")
+    if "IMG_SIZE" in values and ("SIZING" in values or "DEPTH" in values):
+        problem = img_size_problem(values["IMG_SIZE"], values.get("SIZING", "resize"), values.get("DEPTH", 4))
+        if problem:
+            raise ValueError(problem)
 
 
 def require_run_dir(run_dir: str | Path, run_root: str | Path = "../runs") -> Path:
     """The run folder to read: RUN_DIR itself (it must hold a trained model), or the latest under run_root."""
-    from helpers.training import BEST_MODEL_FILE, CONFIG_FILE, find_latest_run
+    from helpers.run_folder import BEST_MODEL_FILE, CONFIG_FILE, find_latest_run
 
     if str(run_dir) == "":
         return find_latest_run(run_root)
@@ -262,32 +262,58 @@ def require_run_dir(run_dir: str | Path, run_root: str | Path = "../runs") -> Pa
     return path
 
 
-def training_run_status(run_dir: str | Path) -> str:
+def training_run_status(run_dir: str | Path, config: Any = None) -> str:
     """What training with this RUN_DIR will do ("new run" or "resume after epoch k"); raises if it cannot."""
-    from helpers.training import CONFIG_FILE, METRICS_FILE, read_run_state
+    from helpers.run_folder import run_dir_status
 
-    if str(run_dir) == "":
-        return "new run"
-    path = Path(run_dir).expanduser()
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
-        return "new run"
-    if not path.is_dir():
-        raise NotADirectoryError(f"RUN_DIR {path} is a file; choose a folder")
-    if (path / METRICS_FILE).exists():
-        raise FileExistsError(f"RUN_DIR {path} holds a finished run (runs are never overwritten); set RUN_DIR = \"\" "
-                              "for a new run folder, or name a new one")
-    if not (path / CONFIG_FILE).exists():
-        raise FileExistsError(f"RUN_DIR {path} is not empty and is not a run folder; choose a new RUN_DIR")
-    state = read_run_state(path)
-    return f"resume after epoch {state['completed_epochs']}" if state else "new run (its first epoch never finished)"
+    return run_dir_status(run_dir, config)
 
 
-def submission_path(submission_csv: str | Path, run_dir: Path) -> Path:
-    """Where to write the submission: SUBMISSION_CSV (which must not exist), else a free name in the run folder."""
+def cannot_write(folder: str | Path) -> str:
+    """Why folder cannot be written into ("" when it can): it is created if missing, and a file is tried."""
+    import tempfile
+
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return ""
+    except OSError as error:
+        return error.strerror or str(error)
+
+
+def run_figure_dir(run_dir: str | Path) -> Path | None:
+    """The run folder's figures/ folder, or None with a note when the run folder is read-only.
+
+    A run on a read-only disk (a shared course folder, a mounted data set) can still be evaluated and predicted
+    from: its figures then go to FIGURE_DIR only.
+    """
+    from helpers.run_folder import FIGURES_DIR
+
+    folder = Path(run_dir) / FIGURES_DIR
+    reason = cannot_write(folder)
+    if reason:
+        print(f"Note: the run folder {run_dir} cannot be written ({reason}): figures are saved in FIGURE_DIR only")
+        return None
+    return folder
+
+
+def submission_path(submission_csv: str | Path, run_dir: Path, fallback_dir: str | Path = "") -> Path:
+    """Where to write the submission: SUBMISSION_CSV (which must not exist), else a free name in the run folder.
+
+    When the run folder is read-only the free name is taken in fallback_dir instead, with a note.
+    """
     from helpers.predict import available_path
 
     if str(submission_csv) == "":
-        return available_path(Path(run_dir) / "submission.csv")
+        folder = Path(run_dir)
+        reason = cannot_write(folder)
+        if reason and str(fallback_dir):
+            print(f"Note: the run folder {run_dir} cannot be written ({reason}): the submission goes to {fallback_dir}")
+            folder = Path(fallback_dir)
+        elif reason:
+            raise PermissionError(f"the run folder {run_dir} cannot be written ({reason}): set SUBMISSION_CSV to a "
+                                  "file in a folder you can write to")
+        return available_path(folder / "submission.csv")
     path = Path(submission_csv).expanduser()
     if path.exists():
         raise FileExistsError(f"SUBMISSION_CSV {path} exists and submissions are never overwritten: choose a new name, "
@@ -394,15 +420,10 @@ def check_given_parameters(given: dict[str, Any], notebooks: Sequence[Path]) -> 
 
 def writable_output_dir(output_dir: Path) -> Path:
     """Create OUTPUT_DIR if needed and prove it can be written, or say which folder and what to do."""
-    import tempfile
-
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
-    except OSError as error:
-        raise PermissionError(f"--output-dir {output_dir} cannot be written ({error.strerror or error}); "
-                              "choose a folder you can write to, e.g. --output-dir build") from None
+    reason = cannot_write(output_dir)
+    if reason:
+        raise PermissionError(f"--output-dir {output_dir} cannot be written ({reason}); "
+                              "choose a folder you can write to, e.g. --output-dir build")
     return output_dir
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-SETTINGS = ("auto", "on", "off")
-STRATEGIES = ("none", "mirrored", "multiworker")
+from helpers.config import SETTINGS, STRATEGIES
 
 
 @dataclass(frozen=True)

@@ -281,3 +281,15 @@ def test_main_names_an_output_folder_it_cannot_write(tmp_path, monkeypatch, caps
     assert course.main(["--notebook-dir", str(tmp_path / "notebooks"), "--output-dir", "locked/out"]) == 2
     assert re.match(r"error: --output-dir .*locked/out cannot be written \(Read-only file system|Permission denied",
                     capsys.readouterr().err)
+
+
+def test_a_read_only_run_folder_keeps_its_figures_and_submission_elsewhere(tmp_path, read_only_dir, capsys):
+    run = make_run(tmp_path / "run")
+    assert course.run_figure_dir(run) == run / "figures" and (run / "figures").is_dir()
+    read_only_dir(run)
+    assert course.run_figure_dir(run) is None
+    assert "cannot be written" in capsys.readouterr().out
+    assert course.submission_path("", run, fallback_dir=tmp_path / "elsewhere") == tmp_path / "elsewhere" / "submission.csv"
+    assert "the submission goes to" in capsys.readouterr().out
+    with pytest.raises(PermissionError, match="set SUBMISSION_CSV"):
+        course.submission_path("", run)
