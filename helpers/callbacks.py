@@ -15,10 +15,18 @@ from typing import Any
 import keras
 import numpy as np
 
-from helpers.config import MONITOR_MODES, TrainConfig, is_improvement
+from helpers.config import MONITOR_MODES, SCORE_THRESHOLD, TrainConfig, is_improvement
 from helpers.metrics import competition_score
-from helpers.run_folder import (BEST_MODEL_FILE, LAST_MODEL_FILE, STATE_FILE, pending_model, read_history,
-                                save_model_atomic, settle_run_dir, write_json_atomic)
+from helpers.run_folder import (
+    BEST_MODEL_FILE,
+    LAST_MODEL_FILE,
+    STATE_FILE,
+    pending_model,
+    read_history,
+    save_model_atomic,
+    settle_run_dir,
+    write_json_atomic,
+)
 from helpers.sizing import Sizing
 
 
@@ -49,7 +57,7 @@ class ValidationScore(keras.callbacks.Callback):
         started = time.perf_counter()
         probabilities = self.model.predict(self.images, batch_size=self.batch_size, verbose=0)
         native = self.sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
-        logs["val_score"] = float(competition_score(self.masks_native, native > 0.5))
+        logs["val_score"] = float(competition_score(self.masks_native, native > SCORE_THRESHOLD))
         logs["eval_seconds"] = time.perf_counter() - started
 
 

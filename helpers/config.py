@@ -23,6 +23,8 @@ STRATEGIES = ("none", "mirrored", "multiworker")
 """Values of DISTRIBUTE: one device, several on one machine, or several machines."""
 MONITOR_MODES = {"val_score": "max", "val_loss": "min"}
 """What a run may select its best epoch by, and whether higher or lower is better."""
+SCORE_THRESHOLD = 0.5
+"""The probability above which a pixel counts as salt when a run scores its epochs (val_score)."""
 
 FINE_TUNE_LOSS = "lovasz"
 FINE_TUNE_LEARNING_RATE = 1e-4
@@ -49,8 +51,9 @@ def img_size_problem(img_size: Any, sizing: str = "pad", depth: int = 4) -> str:
     step = 2 ** depth if is_int(depth) and depth > 0 else 16
     if not is_int(img_size) or img_size <= 0 or img_size % step:
         near = max(step, (img_size // step) * step) if is_int(img_size) else 112
-        return (f"IMG_SIZE must be a positive multiple of 2**DEPTH = {step} (the U-Net halves it {int(math.log2(step))} "
-                f"times), e.g. {near} or {near + step}; got {img_size!r}")
+        halvings = int(math.log2(step))
+        return (f"IMG_SIZE must be a positive multiple of 2**DEPTH = {step} (the U-Net halves it {halvings} times), "
+                f"e.g. {near} or {near + step}; got {img_size!r}")
     if sizing == "pad" and img_size < NATIVE_SIZE:
         smallest = -(-NATIVE_SIZE // step) * step
         return (f"IMG_SIZE must be at least {NATIVE_SIZE} to pad the {NATIVE_SIZE}x{NATIVE_SIZE} sections "

@@ -15,7 +15,6 @@ records in ``OUTPUT_DIR/results``, and the training run that notebooks 04, 05 an
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -361,7 +360,9 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], log_o
     """Execute one notebook with papermill (cwd: its folder) into output; errors are caught and described."""
     import papermill
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernel inherits it: fewer TensorFlow log lines
+    from helpers.tensorflow_env import apply_course_environment
+
+    apply_course_environment()  # the kernel inherits it: oneDNN on, no TensorFlow start-up lines
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     error = ""
@@ -410,7 +411,8 @@ def check_given_parameters(given: dict[str, Any], notebooks: Sequence[Path]) -> 
     known = set(PARAMETER_RULES).union(*(declared_parameters(notebook) for notebook in notebooks))
     unknown = sorted(set(given) - known)
     if unknown:
-        raise ValueError(f"-p {', '.join(unknown)}: no notebook has such a parameter; known: {', '.join(sorted(known))}")
+        raise ValueError(f"-p {', '.join(unknown)}: no notebook has such a parameter; "
+                         f"known: {', '.join(sorted(known))}")
     checked = {name: value for name, value in given.items() if name in PARAMETER_RULES}
     try:
         check_parameters(**checked)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -31,6 +31,7 @@ from tqdm import tqdm  # plain text bars: readable in papermill logs, no ipywidg
 
 from helpers import NATIVE_SIZE
 from helpers.competition_csv import read_depths, read_rle_csv
+
 # Imported from here by the notebooks and helpers.training; they live in helpers.coverage.
 from helpers.coverage import coverage_class, salt_coverage, stratified_split  # noqa: F401
 from helpers.errors import DataError

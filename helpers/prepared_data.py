@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from helpers.config import TrainConfig
-from helpers.data import SaltDataset, load_train, resolve_data_dir, salt_coverage, stratified_split
+from helpers.coverage import salt_coverage, stratified_split
+from helpers.data import SaltDataset, load_train, resolve_data_dir
 from helpers.sizing import Sizing
 
 

@@ -16,13 +16,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE, FINE_TUNE_LOSS, SPLIT_FIELDS, WEIGHT_FIELDS
-from helpers.config import TrainConfig, fine_tune_config
+from helpers.config import (
+    FINE_TUNE_EPOCHS,
+    FINE_TUNE_LEARNING_RATE,
+    FINE_TUNE_LOSS,
+    SPLIT_FIELDS,
+    WEIGHT_FIELDS,
+    TrainConfig,
+    fine_tune_config,
+)
 from helpers.prepared_data import PreparedData, prepare_data
-from helpers.run_folder import (BEST_MODEL_FILE, CONFIG_FILE, FINE_TUNED_DIR, LAST_MODEL_FILE, METRICS_FILE,
-                                SPLIT_FILE, STATE_FILE, best_epoch_of, check_run_dir, check_split,
-                                config_differences, load_model, load_run, prepare_run_dir, read_config, read_history,
-                                read_run_state, write_history, write_json_atomic)
+from helpers.run_folder import (
+    BEST_MODEL_FILE,
+    CONFIG_FILE,
+    FINE_TUNED_DIR,
+    LAST_MODEL_FILE,
+    METRICS_FILE,
+    SPLIT_FILE,
+    STATE_FILE,
+    best_epoch_of,
+    check_run_dir,
+    check_split,
+    config_differences,
+    load_model,
+    load_run,
+    prepare_run_dir,
+    read_config,
+    read_history,
+    read_run_state,
+    write_history,
+    write_json_atomic,
+)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -232,6 +256,9 @@ def cli(argv: list[str] | None = None) -> int:
     """`python -m helpers.training`: main, with a user's mistake reported as one `error:` line and exit code 2."""
     import sys
 
+    from helpers.tensorflow_env import apply_course_environment
+
+    apply_course_environment()  # before TensorFlow loads (train imports it)
     try:
         main(argv)
     except USER_ERRORS as error:

@@ -7,7 +7,15 @@ import math
 
 import pytest
 
-from helpers.config import LOSS_NAMES, SETTINGS, STRATEGIES, TrainConfig, img_size_problem, is_improvement, is_int
+from helpers.config import (
+    LOSS_NAMES,
+    SETTINGS,
+    STRATEGIES,
+    TrainConfig,
+    img_size_problem,
+    is_improvement,
+    is_int,
+)
 
 
 def test_config_rejects_bad_values_naming_the_parameter():

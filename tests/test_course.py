@@ -129,7 +129,8 @@ def test_a_failing_cell_is_named_with_its_error_and_later_notebooks_are_skipped(
 
 
 def test_describe_failure_of_a_non_execution_error():
-    assert describe_failure(Path("03_x.ipynb"), OSError("no kernel")) == "03_x.ipynb could not be run: OSError: no kernel"
+    described = describe_failure(Path("03_x.ipynb"), OSError("no kernel"))
+    assert described == "03_x.ipynb could not be run: OSError: no kernel"
 
 
 def test_main_runs_a_tiny_notebook_passing_only_its_parameters(tmp_path, monkeypatch, capsys):
@@ -138,7 +139,8 @@ def test_main_runs_a_tiny_notebook_passing_only_its_parameters(tmp_path, monkeyp
         notebooks / "01_tiny.ipynb",
         "EPOCHS = 50  # passes\nRESULTS_JSON = 'unset.json'  # where the numbers go\n",
         "import json, pathlib\npath = pathlib.Path(RESULTS_JSON)\npath.parent.mkdir(parents=True, exist_ok=True)\n"
-        "path.write_text(json.dumps({'epochs': EPOCHS, 'cwd': str(pathlib.Path.cwd())}))",
+        "path.write_text(json.dumps({'epochs': EPOCHS, 'cwd': str(pathlib.Path.cwd()),\n"
+        "                            'onednn': __import__('os').environ.get('TF_ENABLE_ONEDNN_OPTS')}))",
     )
     monkeypatch.chdir(tmp_path)
     code = course.main(["-p", "EPOCHS", "2", "-p", "LOSS", "dice", "--notebook-dir", str(notebooks),
@@ -147,7 +149,7 @@ def test_main_runs_a_tiny_notebook_passing_only_its_parameters(tmp_path, monkeyp
     assert code == 0, output
     assert "[1/1] 01_tiny.ipynb" in output and output.rstrip().splitlines()[-2].endswith("s  ok")
     recorded = json.loads((tmp_path / "out" / "results" / "01_tiny.json").read_text())
-    assert recorded == {"epochs": 2, "cwd": str(notebooks)}
+    assert recorded == {"epochs": 2, "cwd": str(notebooks), "onednn": "1"}  # the course's TensorFlow settings
     executed = nbformat.read(tmp_path / "out" / "notebooks" / "01_tiny.ipynb", as_version=4)
     assert "LOSS" not in "".join(cell.source for cell in executed.cells)
 
@@ -289,7 +291,8 @@ def test_a_read_only_run_folder_keeps_its_figures_and_submission_elsewhere(tmp_p
     read_only_dir(run)
     assert course.run_figure_dir(run) is None
     assert "cannot be written" in capsys.readouterr().out
-    assert course.submission_path("", run, fallback_dir=tmp_path / "elsewhere") == tmp_path / "elsewhere" / "submission.csv"
+    elsewhere = tmp_path / "elsewhere"
+    assert course.submission_path("", run, fallback_dir=elsewhere) == elsewhere / "submission.csv"
     assert "the submission goes to" in capsys.readouterr().out
     with pytest.raises(PermissionError, match="set SUBMISSION_CSV"):
         course.submission_path("", run)

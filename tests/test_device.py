@@ -45,12 +45,24 @@ def test_unknown_strategy_is_refused():
         make_strategy("tpu")
 
 
-def test_setup_on_this_machine_describes_itself():
+def test_setup_applies_the_precision_it_reports_on_this_machine():
     import keras
 
     try:
         setup = setup_device(mixed_precision="off")
-        assert setup.precision_policy == "float32" and setup.replicas == 1
-        assert setup.kind in ("cpu", "gpu") and setup.description in setup.summary()
+        assert setup.precision_policy == keras.mixed_precision.global_policy().name == "float32"
+        assert setup.replicas == 1 and setup.kind in ("cpu", "gpu")
+        forced = setup_device(mixed_precision="on")
+        expected = "mixed_float16" if forced.kind == "gpu" else "mixed_bfloat16"
+        assert forced.precision_policy == keras.mixed_precision.global_policy().name == expected
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_summary_names_device_precision_xla_and_replicas():
+    from helpers.device import DeviceSetup
+
+    one = DeviceSetup("cpu", "CPU (2 cores, AVX-512+BF16)", "mixed_bfloat16", False, strategy=None, replicas=1)
+    assert one.summary() == "CPU (2 cores, AVX-512+BF16) | mixed_bfloat16 | XLA off"
+    two = DeviceSetup("gpu", "GPU x2 (H200)", "mixed_float16", True, strategy=None, replicas=2)
+    assert two.summary() == "GPU x2 (H200) | mixed_float16 | XLA on, 2 replicas"

@@ -25,7 +25,7 @@ HANG_SECONDS = 900  # generous on purpose: the CPUs running the suite may be sha
 LOCKSTEP_SGD_RATE = 0.1  # large enough that two epochs of 6 steps move the weights well past rounding
 
 SCRIPT = r"""
-import faulthandler, json, sys
+import dataclasses, faulthandler, json, sys
 faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)  # a hang ends with the stacks, not a silent timeout
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -34,10 +34,12 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 # deadlocks on a 2-core machine. Real multi-device machines have far more cores than devices.
 tf.config.threading.set_inter_op_parallelism_threads(8)
 import keras
+from helpers.config import TrainConfig
 from helpers.device import setup_device
+from helpers.fitting import build_and_compile, fit
 from helpers.losses import get_loss
-from helpers.pipeline import make_dataset
-from helpers.training import TrainConfig, build_and_compile, prepare_data, train
+from helpers.prepared_data import prepare_data
+from helpers.training import train
 
 base, uneven_n_images, run_root = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 single = dict(distribute="none", batch_size=16, learning_rate=2e-3)
@@ -46,7 +48,7 @@ out = {"logical_cpus": len(tf.config.list_logical_devices("CPU"))}
 
 
 def lockstep(overrides):
-    # The library pieces train() is made of, fed unshuffled batches so both strategies see the same ones:
+    # The fit seam that train() calls, fed unshuffled batches so both strategies see the same ones:
     # under a strategy, Keras draws one batch before the first epoch to build the model, which uses up
     # one reshuffle, so shuffled epochs come in a different order than on one device.
     # Plain SGD instead of the recipe's Adam: Adam divides each gradient by its own running size, so a weight
@@ -57,14 +59,11 @@ def lockstep(overrides):
     keras.utils.set_random_seed(config.seed)
     setup = setup_device(config.mixed_precision, config.jit_compile, config.distribute)
     data = prepare_data(config, progress=False)
-    batch = config.batch_size * setup.replicas
     model = build_and_compile(config, setup)
     initial = [w.numpy() for w in model.weights]
     with setup.strategy.scope():
         model.compile(optimizer=keras.optimizers.SGD(LOCKSTEP_SGD_RATE), loss=get_loss(config.loss))
-    history = model.fit(make_dataset(data["x_train"], data["y_train"], batch, training=False),
-                        validation_data=make_dataset(data["x_val"], data["y_val"], batch, training=False),
-                        epochs=2, verbose=0).history
+    history = fit(model, dataclasses.replace(config, epochs=2), data, setup, shuffle=False).history
     weights = [w.numpy() for w in model.weights]
     return {"loss": history["loss"], "val_loss": history["val_loss"], "policy": setup.precision_policy,
             "max_weight_change": max(float(abs(a - b).max()) for a, b in zip(initial, weights))}, weights
@@ -80,7 +79,7 @@ out["train"] = {"loss": [row["loss"] for row in result.history],
                 "device": result.metrics["device"]}
 
 uneven = TrainConfig(**{**base, **mirrored, "n_images": uneven_n_images, "epochs": 1})
-out["uneven"] = {"n_val": len(prepare_data(uneven, progress=False)["val_idx"])}
+out["uneven"] = {"n_val": len(prepare_data(uneven, progress=False).val_idx)}
 try:
     train(uneven, run_root=run_root)
     out["uneven"]["error"] = None

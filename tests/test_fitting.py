@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import tiny_config
+
 from helpers.config import TrainConfig
 from helpers.fitting import replica_batch_size
 
@@ -26,11 +26,12 @@ def test_the_fused_batch_norm_is_the_default_and_keras_own_layer_can_be_chosen(s
     import keras
 
     from helpers.device import setup_device
-    from helpers.model import FusedBatchNormalization
     from helpers.fitting import build_and_compile
+    from helpers.model import FusedBatchNormalization
 
     assert TrainConfig().fused_batch_norm is True
     setup = setup_device("off", "off", "none")
     for fused, expected in ((True, FusedBatchNormalization), (False, keras.layers.BatchNormalization)):
         model = build_and_compile(tiny_config(synthetic_data_dir, fused_batch_norm=fused), setup)
-        assert {type(layer) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)} == {expected}
+        norms = {type(layer) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+        assert norms == {expected}

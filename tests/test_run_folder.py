@@ -8,8 +8,19 @@ import math
 import pytest
 
 from helpers.config import TrainConfig
-from helpers.run_folder import (CONFIG_FILE, FINE_TUNED_DIR, METRICS_FILE, STATE_FILE, best_epoch_of, final_stage,
-                                load_run, new_run_dir, prepare_run_dir, run_dir_status, settle_run_dir)
+from helpers.run_folder import (
+    CONFIG_FILE,
+    FINE_TUNED_DIR,
+    METRICS_FILE,
+    STATE_FILE,
+    best_epoch_of,
+    final_stage,
+    load_run,
+    new_run_dir,
+    prepare_run_dir,
+    run_dir_status,
+    settle_run_dir,
+)
 
 
 def test_best_epoch_follows_the_monitor():

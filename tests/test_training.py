@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import tiny_config
+
 from helpers.config import TrainConfig
 from helpers.run_folder import BEST_MODEL_FILE, METRICS_FILE, STATE_FILE, read_history
 from helpers.training import TrainingDivergedError, resume, train
@@ -38,6 +38,7 @@ def test_early_stopping_follows_the_monitor(tmp_path, monitor, stops):
     assert model.stop_training is stops
 
 
+@pytest.mark.slow
 def test_tiny_model_learns_and_its_run_folder_is_complete(synthetic_data_dir, tmp_path):
     result = train(tiny_config(synthetic_data_dir, epochs=4), run_root=tmp_path)
     losses = [row["loss"] for row in result.history]
@@ -56,6 +57,7 @@ def test_tiny_model_learns_and_its_run_folder_is_complete(synthetic_data_dir, tm
     assert metrics["val_score"] == pytest.approx(max(scores), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_val_loss_monitor_keeps_the_lowest_validation_loss(synthetic_data_dir, tmp_path):
     result = train(tiny_config(synthetic_data_dir, epochs=3, monitor="val_loss"), run_root=tmp_path)
     val_losses = [row["val_loss"] for row in result.history]
@@ -64,6 +66,7 @@ def test_a_val_loss_monitor_keeps_the_lowest_validation_loss(synthetic_data_dir,
     assert result.metrics["val_score"] == pytest.approx(best["val_score"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_with_identical_predictions(synthetic_data_dir, tmp_path):
     from helpers.run_folder import load_model
 
@@ -81,6 +84,7 @@ def test_saved_model_reloads_with_identical_predictions(synthetic_data_dir, tmp_
     assert int(loaded.stdout.split()[-1]) == result.model.count_params()
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_run(synthetic_data_dir, tmp_path):
     from helpers.prepared_data import prepare_data
 
@@ -94,6 +98,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_run(synthetic_data_di
     assert not (run_dir / METRICS_FILE).exists()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_completed_epoch(synthetic_data_dir, tmp_path):
     run_dir = tmp_path / "run"
     config = tiny_config(synthetic_data_dir, epochs=4, n_images=120)
@@ -124,6 +129,7 @@ def test_killed_run_resumes_from_its_last_completed_epoch(synthetic_data_dir, tm
     assert 0.0 <= result.metrics["val_score"] <= 1.0
 
 
+@pytest.mark.slow
 def test_a_fine_tuning_run_starts_from_the_best_weights_of_an_earlier_run(synthetic_data_dir, tmp_path):
     from helpers.config import fine_tune_config
     from helpers.run_folder import load_model
@@ -179,6 +185,7 @@ def test_fine_tuning_refuses_a_folder_that_is_not_a_run_or_is_its_own(synthetic_
         check_init_source(tiny_config(synthetic_data_dir, init_from=str(tmp_path / "empty")), tmp_path / "empty")
 
 
+@pytest.mark.slow
 def test_the_command_line_trains_both_stages_and_goes_on_after_a_finished_first(synthetic_data_dir, tmp_path):
     from helpers.config import FINE_TUNE_EPOCHS
     from helpers.run_folder import FINE_TUNED_DIR
@@ -263,6 +270,7 @@ def every_epoch_improves(monkeypatch) -> None:
         monkeypatch.setattr(module, "is_improvement", lambda value, best, monitor: math.isfinite(value))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file_name", ["best.epoch-0002.keras", "last.epoch-0002.keras", "state.json", "best.keras",
                                        "last.keras", "history.csv"])
 def test_a_kill_at_any_write_of_an_epoch_end_resumes_consistently(synthetic_data_dir, tmp_path, monkeypatch,
@@ -289,12 +297,13 @@ def test_a_kill_at_any_write_of_an_epoch_end_resumes_consistently(synthetic_data
     assert not list(run_dir.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_resuming_refuses_a_data_folder_that_now_gives_another_split(tmp_path, monkeypatch):
     import shutil
 
-    from helpers.synthetic import write_synthetic_dataset
     from helpers.prepared_data import prepare_data
     from helpers.run_folder import SplitChangedError, check_split
+    from helpers.synthetic import write_synthetic_dataset
 
     data_dir, extra = tmp_path / "data", tmp_path / "extra"
     write_synthetic_dataset(data_dir, n_train=40, n_test=1, seed=0, progress=False)
@@ -329,6 +338,7 @@ def test_command_line_booleans_accept_the_usual_words_and_refuse_the_rest(capsys
         assert f"argument {flag}: {word!r} is not a boolean" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_relative_data_dir_is_stored_resolved(synthetic_data_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     relative = os.path.relpath(synthetic_data_dir, tmp_path)
@@ -338,6 +348,7 @@ def test_a_relative_data_dir_is_stored_resolved(synthetic_data_dir, tmp_path, mo
     assert json.loads((result.run_dir / "split.json").read_text())["data_dir"] == str(synthetic_data_dir.resolve())
 
 
+@pytest.mark.slow
 def test_a_first_attempt_that_failed_before_training_does_not_block_the_corrected_retry(synthetic_data_dir,
                                                                                          tmp_path):
     from helpers.errors import DataError

@@ -1,0 +1,45 @@
+"""The TensorFlow settings the course applies before TensorFlow loads, in every way it runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from helpers.tensorflow_env import COURSE_ENVIRONMENT, course_environment, kernel_args
+
+
+def test_the_course_settings_fill_in_what_the_environment_leaves_unset():
+    merged = course_environment({"TF_ENABLE_ONEDNN_OPTS": "0", "HOME": "/x"})
+    assert merged["TF_ENABLE_ONEDNN_OPTS"] == "0"  # the user's own choice wins
+    assert merged["TF_CPP_MIN_LOG_LEVEL"] == COURSE_ENVIRONMENT["TF_CPP_MIN_LOG_LEVEL"] and merged["HOME"] == "/x"
+    assert kernel_args()[:3] == ["--env", "TF_ENABLE_ONEDNN_OPTS", "1"]
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in COURSE_ENVIRONMENT}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_importing_helpers_sets_nothing_and_applying_after_tensorflow_is_refused():
+    code = ("import json, os, sys, helpers, helpers.course, helpers.tensorflow_env as t\n"
+            "before = {k: os.environ.get(k) for k in t.COURSE_ENVIRONMENT}\n"
+            "t.apply_course_environment(); after = {k: os.environ.get(k) for k in t.COURSE_ENVIRONMENT}\n"
+            "import tensorflow\n"
+            "try:\n    t.apply_course_environment(); refused = False\nexcept RuntimeError:\n    refused = True\n"
+            "print(json.dumps([before, after, refused]))")
+    completed = run_python(code)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    before, after, refused = json.loads(completed.stdout.splitlines()[-1])
+    assert set(before.values()) == {None} and after == COURSE_ENVIRONMENT and refused
+
+
+def test_the_training_command_line_applies_the_settings_before_tensorflow_loads(tmp_path):
+    code = ("import os, sys, helpers.training as t\n"
+            f"code = t.cli(['--data-dir', '/no/such/folder', '--run-dir', {str(tmp_path / 'run')!r}])\n"
+            "print(code, os.environ.get('TF_ENABLE_ONEDNN_OPTS'), os.environ.get('TF_CPP_MIN_LOG_LEVEL'))")
+    completed = run_python(code)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.split()[-3:] == ["2", "1", "2"]
+    assert "error: the data folder /no/such/folder does not exist" in completed.stderr
