@@ -117,7 +117,7 @@ class NaNGuard(keras.callbacks.Callback):
 class RunCheckpoint(keras.callbacks.Callback):
     """After every epoch: the models, then the state that commits the epoch, then the history CSV."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, state: dict | None, reduce_lr: ResumableReduceLR,
+    def __init__(self, config: TrainConfig, run_dir: Path, state: dict | None, reduce_lr: ResumableReduceLR | None,
                  early_stop: ResumableEarlyStopping):
         super().__init__()
         self.config, self.run_dir, self.reduce_lr, self.early_stop = config, run_dir, reduce_lr, early_stop
@@ -144,9 +144,9 @@ class RunCheckpoint(keras.callbacks.Callback):
             "monitor": monitor,
             "best_value": self.best,
             "best_epoch": self.best_epoch,
-            "lr_best": float(self.reduce_lr.best),
-            "lr_wait": int(self.reduce_lr.wait),
-            "lr_cooldown": int(self.reduce_lr.cooldown_counter),
+            **({} if self.reduce_lr is None else {"lr_best": float(self.reduce_lr.best),
+                                                  "lr_wait": int(self.reduce_lr.wait),
+                                                  "lr_cooldown": int(self.reduce_lr.cooldown_counter)}),
             "stop_wait": int(self.early_stop.wait),
             "stopped_early": bool(self.model.stop_training),
         }
@@ -180,7 +180,10 @@ class RunCallbacks:
 
 def run_callbacks(config: TrainConfig, run_dir: Path, validation: ValidationScore, state: dict | None) -> RunCallbacks:
     """The callbacks of a run in run_dir, restored to their saved state on resume."""
-    reduce_lr, early_stop = ResumableReduceLR(config, state), ResumableEarlyStopping(config, state)
+    # A cosine schedule sets the rate itself, step by step; only the plateau schedule needs a callback.
+    reduce_lr = ResumableReduceLR(config, state) if config.lr_schedule == "plateau" else None
+    early_stop = ResumableEarlyStopping(config, state)
     nan_guard = NaNGuard()
     checkpoint = RunCheckpoint(config, run_dir, state, reduce_lr, early_stop)
-    return RunCallbacks([validation, nan_guard, reduce_lr, early_stop, checkpoint], nan_guard, checkpoint)
+    schedule = [reduce_lr] if reduce_lr is not None else []
+    return RunCallbacks([validation, nan_guard, *schedule, early_stop, checkpoint], nan_guard, checkpoint)

@@ -21,6 +21,8 @@ SETTINGS = ("auto", "on", "off")
 """Values of MIXED_PRECISION and JIT_COMPILE."""
 STRATEGIES = ("none", "mirrored", "multiworker")
 """Values of DISTRIBUTE: one device, several on one machine, or several machines."""
+SCHEDULES = ("plateau", "cosine")
+"""How the learning rate moves: divided on a val_loss plateau (the original), or a warm-up then a cosine decay."""
 MONITOR_MODES = {"val_score": "max", "val_loss": "min"}
 """What a run may select its best epoch by, and whether higher or lower is better."""
 SCORE_THRESHOLD = 0.5
@@ -87,10 +89,13 @@ class TrainConfig:
     # TensorFlow's fused batch-norm kernel for training: the same arithmetic as Keras' layer, faster on a CPU
     # (README, Performance); False builds Keras' own BatchNormalization.
     fused_batch_norm: bool = True
+    batch_norm_momentum: float = 0.99  # Keras' default; lower lets the moving statistics settle in a short run
     loss: str = "bce"
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # the peak rate of a cosine schedule
     batch_size: int = 32  # per replica; the global batch is batch_size x replicas
     epochs: int = 50
+    lr_schedule: str = "plateau"  # "plateau": ReduceLROnPlateau on val_loss; "cosine": warm-up, then cosine decay
+    warmup_epochs: float = 1.0  # cosine only: epochs of linear warm-up to learning_rate
     reduce_lr_patience: int = 5
     reduce_lr_factor: float = 0.1
     min_lr: float = 1e-5
@@ -120,6 +125,9 @@ class TrainConfig:
             (is_int(self.batch_size) and self.batch_size > 0, "BATCH_SIZE", "must be positive"),
             (is_int(self.epochs) and self.epochs > 0, "EPOCHS", "must be positive"),
             (self.learning_rate > 0, "LEARNING_RATE", "must be positive"),
+            (0 < self.batch_norm_momentum < 1, "BATCH_NORM_MOMENTUM", "must lie strictly between 0 and 1"),
+            (self.lr_schedule in SCHEDULES, "LR_SCHEDULE", f"must be one of {SCHEDULES}"),
+            (0 <= self.warmup_epochs < self.epochs, "WARMUP_EPOCHS", "must be >= 0 and fewer than EPOCHS"),
             (self.loss in LOSS_NAMES, "LOSS", f"must be one of {LOSS_NAMES}"),
             (self.mixed_precision in SETTINGS, "MIXED_PRECISION", f"must be one of {SETTINGS}"),
             (self.jit_compile in SETTINGS, "JIT_COMPILE", f"must be one of {SETTINGS}"),

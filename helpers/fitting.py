@@ -14,8 +14,11 @@ from helpers.device import DeviceSetup
 from helpers.prepared_data import PreparedData
 
 
-def build_and_compile(config: TrainConfig, setup: DeviceSetup) -> Any:
-    """A fresh U-Net compiled with Adam, the configured loss and an IoU metric, on the setup's devices."""
+def build_and_compile(config: TrainConfig, setup: DeviceSetup, steps_per_epoch: int = 1) -> Any:
+    """A fresh U-Net compiled with Adam, the configured loss and an IoU metric, on the setup's devices.
+
+    steps_per_epoch (optimizer steps in one epoch) sets the length of a cosine schedule's warm-up and decay.
+    """
     import keras
 
     from helpers.losses import get_loss
@@ -26,11 +29,33 @@ def build_and_compile(config: TrainConfig, setup: DeviceSetup) -> Any:
         model = build_unet(input_size=config.img_size, base_filters=config.base_filters, depth=config.depth,
                            dropout=config.dropout, batch_norm=config.batch_norm,
                            single_conv_blocks=config.single_conv_blocks,
-                           fused_batch_norm=config.fused_batch_norm)
-        learning_rate = config.learning_rate * (setup.replicas if config.scale_learning_rate else 1)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=get_loss(config.loss),
-                      metrics=[KerasIoU()], jit_compile=setup.jit_compile)
+                           fused_batch_norm=config.fused_batch_norm, batch_norm_momentum=config.batch_norm_momentum)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate_of(config, setup, steps_per_epoch)),
+                      loss=get_loss(config.loss), metrics=[KerasIoU()], jit_compile=setup.jit_compile)
     return model
+
+
+def learning_rate_of(config: TrainConfig, setup: DeviceSetup, steps_per_epoch: int) -> Any:
+    """The optimizer's learning rate: a number (a plateau schedule changes it) or a warm-up-then-cosine schedule.
+
+    The peak is LEARNING_RATE, times the number of replicas when SCALE_LEARNING_RATE (the global batch grows
+    with them). The warm-up climbs linearly from a hundredth of the peak, the decay falls to zero at EPOCHS.
+    """
+    import keras
+
+    peak = config.learning_rate * (setup.replicas if config.scale_learning_rate else 1)
+    if config.lr_schedule == "plateau":
+        return peak
+    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak / 100, warmup_target=peak, warmup_steps=warmup_steps,
+        decay_steps=max(1, config.epochs * steps_per_epoch - warmup_steps), alpha=0.0)
+
+
+def steps_per_epoch(config: TrainConfig, data: PreparedData, setup: DeviceSetup) -> int:
+    """Optimizer steps in one epoch: training sections over the global batch, the last batch included."""
+    train_batch, _ = batch_sizes(config, data, setup)
+    return -(-len(data.x_train) // train_batch)
 
 
 def replica_batch_size(n_images: int, global_batch: int, replicas: int, name: str) -> int:
@@ -71,4 +96,4 @@ def fit(model: Any, config: TrainConfig, data: PreparedData, setup: DeviceSetup,
     """Train model on the prepared data for epochs initial_epoch+1 .. config.epochs; Keras' History."""
     train_ds, val_ds = make_datasets(config, data, setup, shuffle)
     return model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
-                     callbacks=list(callbacks), verbose=0)
+                     callbacks=list(callbacks), verbose=0, shuffle=False)  # the tf.data pipeline shuffles

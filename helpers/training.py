@@ -70,7 +70,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
 
     from helpers.callbacks import ValidationScore, run_callbacks
     from helpers.device import setup_device
-    from helpers.fitting import batch_sizes, build_and_compile, fit
+    from helpers.fitting import batch_sizes, build_and_compile, fit, steps_per_epoch
 
     config.validate()
     config = config.with_absolute_paths()  # the run folder is read later from other folders (notebooks/)
@@ -98,7 +98,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
         with setup.strategy.scope():  # the last completed epoch's model, optimizer state included
             model = load_model(run_dir / LAST_MODEL_FILE)
     else:
-        model = build_and_compile(config, setup)
+        model = build_and_compile(config, setup, steps_per_epoch(config, data, setup))
         if init_source is not None:
             start_from_run(model, init_source, config)
     initial_epoch = state["completed_epochs"] if state else 0
