@@ -69,3 +69,14 @@ def test_each_choice_list_is_the_one_its_module_uses():
     assert (device.SETTINGS, device.STRATEGIES) == (SETTINGS, STRATEGIES)
     assert set(sizing.MODES) == {"pad", "resize"}
     assert is_int(3) and not is_int(True) and not is_int(3.0)
+
+
+def test_a_warm_up_must_end_before_a_cosine_schedule_does():
+    TrainConfig(epochs=1).validate()  # the plateau schedule has no warm-up to fit in
+    TrainConfig(epochs=3, lr_schedule="cosine", warmup_epochs=2).validate()
+    with pytest.raises(ValueError, match="WARMUP_EPOCHS"):
+        TrainConfig(epochs=2, lr_schedule="cosine", warmup_epochs=2).validate()
+    with pytest.raises(ValueError, match="LR_SCHEDULE"):
+        TrainConfig(lr_schedule="linear").validate()
+    with pytest.raises(ValueError, match="BATCH_NORM_MOMENTUM"):
+        TrainConfig(batch_norm_momentum=1.0).validate()
