@@ -33,9 +33,11 @@ import numpy as np
 
 from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, SCORE_THRESHOLD
 from helpers.coverage import stratified_split
+from helpers.cpu import CPUINFO, cpu_model
 from helpers.data import DATA_DIR_ENV, read_image, read_mask
-from helpers.tensorflow_env import course_environment
 from helpers.errors import DataError
+from helpers.files import replaced_atomically
+from helpers.tensorflow_env import course_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "tgs-salt"
@@ -146,17 +148,9 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+def cpu_info(cpuinfo: Path = CPUINFO) -> dict[str, Any]:
     """The CPU's model name (from /proc/cpuinfo, "unknown" without it) and os.cpu_count()."""
-    model = "unknown"
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"model": model, "cores": os.cpu_count() or 1}
+    return {"model": cpu_model(cpuinfo), "cores": os.cpu_count() or 1}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -290,9 +284,8 @@ def write_report(report: dict[str, Any], out_dir: str | Path, prefix: str = "ben
             continue
     else:
         raise RuntimeError(f"could not find a new report name for {prefix}-{stamp} under {out}")
-    latest_tmp = out / (latest + ".tmp")
-    latest_tmp.write_text(text)
-    os.replace(latest_tmp, out / latest)
+    with replaced_atomically(out / latest) as tmp:
+        tmp.write_text(text)
     return path
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from helpers import NATIVE_SIZE
 
 SIZINGS = ("pad", "resize")
@@ -40,8 +42,13 @@ WEIGHT_FIELDS = ("base_filters", "depth", "batch_norm", "single_conv_blocks")
 
 
 def is_int(value: Any) -> bool:
-    """True for an int that is not a bool (True is an int to Python, never a count to a user)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """True for an int (NumPy's too) that is not a bool (True is an int to Python, never a count to a user)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_count(value: Any, minimum: int = 0) -> bool:
+    """True for an int (not a bool) of at least `minimum`: the one rule for sizes, counts and seeds."""
+    return is_int(value) and value >= minimum
 
 
 def img_size_problem(img_size: Any, sizing: str = "pad", depth: int = 4) -> str:

@@ -18,8 +18,7 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from helpers.config import MONITOR_MODES, TrainConfig, is_improvement
+from helpers.files import replaced_atomically
 
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
@@ -47,14 +47,6 @@ class SplitChangedError(ValueError):
 
 # ----------------------------------------------------------------------------------------------
 # Writing: every file through a temporary name
-
-
-@contextmanager
-def replaced_atomically(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path` (best.tmp.keras for best.keras) to write; renamed onto path afterwards."""
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
-    yield tmp
-    os.replace(tmp, path)
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

@@ -27,9 +27,13 @@ def course_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**COURSE_ENVIRONMENT, **(os.environ if base is None else base)}
 
 
-def apply_course_environment() -> None:
-    """Set the course's settings in this process (a value already set wins); it must come before TensorFlow loads."""
-    if "tensorflow" in sys.modules:
+def apply_course_environment(for_children_only: bool = False) -> None:
+    """Set the course's settings in this process (a value already set wins); it must come before TensorFlow loads.
+
+    for_children_only: the settings are for processes started from here (notebook kernels), so TensorFlow
+    having loaded in this one already does not matter.
+    """
+    if "tensorflow" in sys.modules and not for_children_only:
         raise RuntimeError("apply_course_environment() came after TensorFlow was imported, which has read its "
                            "settings already; call it first")
     for name, value in COURSE_ENVIRONMENT.items():

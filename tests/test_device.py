@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.device import (
-    choose_jit,
-    choose_precision,
-    cpu_flags,
-    cpu_has_fast_bfloat16,
-    make_strategy,
-    setup_device,
-)
+from helpers.cpu import cpu_flags, cpu_has_fast_bfloat16, cpu_model
+from helpers.device import choose_jit, choose_precision, make_strategy, setup_device
 
 
 def test_precision_follows_the_hardware():
@@ -33,11 +27,13 @@ def test_xla_is_on_for_gpus_only_unless_asked():
 
 def test_bfloat16_detection_reads_cpu_flags(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU @ 2.5GHz\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+                       "processor\t: 1\nmodel name\t: Other\n")
     flags = cpu_flags(cpuinfo)
     assert {"avx2", "avx512_bf16"} <= flags and cpu_has_fast_bfloat16(flags)
     assert not cpu_has_fast_bfloat16({"avx2", "fma"})
     assert cpu_flags(tmp_path / "missing") == set()
+    assert cpu_model(cpuinfo) == "Test CPU @ 2.5GHz" and cpu_model(tmp_path / "missing") == "unknown"
 
 
 def test_unknown_strategy_is_refused():
