@@ -375,12 +375,3 @@ def test_an_unwritable_run_folder_is_named_with_what_to_do(synthetic_data_dir, t
     with pytest.raises(PermissionError, match=r"RUN_ROOT .*locked cannot be written"):
         train(config, run_root=locked)
     assert not any(locked.iterdir())
-
-
-def test_the_command_line_reports_a_mistake_in_one_line_without_a_traceback(tmp_path, capsys):
-    from helpers.training import cli
-
-    code = cli(["--data-dir", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run"), "--epochs", "1"])
-    err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: the data folder") and "missing" in err
-    assert "Traceback" not in err and not (tmp_path / "run").exists()
