@@ -4,14 +4,20 @@ TensorFlow reads these variables when it is first imported, so they are set befo
 course runs: the course runner (for its notebook kernels), the kernel `make` installs for Jupyter (its
 kernelspec), `python -m helpers.training`, and the benchmarks' child processes. Importing helpers sets nothing.
 
-    python -m helpers.tensorflow_env --kernel-args   # the `--env NAME VALUE` arguments for `ipykernel install`
+TensorFlow also writes start-up lines (absl, oneDNN, CUDA) straight to the process's stderr before it reads
+any setting; the course's kernel keeps such low-level output out of the notebooks (it goes to the terminal
+that started Jupyter or papermill), while Python's own warnings and errors still show in the notebook.
+
+    python -m helpers.tensorflow_env --install-kernel   # the course's Jupyter kernel, in this environment
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 COURSE_ENVIRONMENT = {
     # oneDNN's CPU kernels, which TensorFlow leaves off on CPUs without AVX-512 extensions; the measured
@@ -45,7 +51,23 @@ def kernel_args() -> list[str]:
     return [part for name, value in COURSE_ENVIRONMENT.items() for part in ("--env", name, value)]
 
 
+KERNEL_NAME, KERNEL_DISPLAY_NAME = "python3", "Python 3 (U-Net course)"
+KERNEL_CONFIG = ("# Written by helpers.tensorflow_env: C-level output (TensorFlow's start-up lines) stays out of\n"
+                 "# the notebooks and goes to the terminal that started the kernel.\n"
+                 "c.IPKernelApp.capture_fd_output = False\n")
+
+
+def install_kernel(prefix: str | Path = sys.prefix) -> Path:
+    """Install the course's Jupyter kernel into prefix, with its TensorFlow settings; the kernelspec's folder."""
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", KERNEL_NAME,
+                    "--display-name", KERNEL_DISPLAY_NAME, *kernel_args()], check=True, stdout=subprocess.DEVNULL)
+    config_dir = Path(prefix) / "etc" / "ipython"  # IPython reads its kernels' config here, for this environment
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+    return Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--kernel-args"]:
-        sys.exit("usage: python -m helpers.tensorflow_env --kernel-args")
-    print(" ".join(kernel_args()))
+    if sys.argv[1:] != ["--install-kernel"]:
+        sys.exit("usage: python -m helpers.tensorflow_env --install-kernel")
+    print(f"installed the course's kernel in {install_kernel()}")

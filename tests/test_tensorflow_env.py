@@ -49,3 +49,13 @@ def test_the_training_command_line_applies_the_settings_and_reports_a_mistake_in
     # TensorFlow 2.21 prints its start-up lines before it reads TF_CPP_MIN_LOG_LEVEL; the error is the last line.
     assert completed.stderr.splitlines()[-1].startswith("error: the data folder /no/such/folder does not exist")
     assert "Traceback" not in completed.stderr and not (tmp_path / "run").exists()
+
+
+def test_the_course_kernel_carries_the_settings_and_keeps_low_level_output_out(tmp_path):
+    from helpers.tensorflow_env import install_kernel
+
+    kernel_dir = install_kernel(tmp_path)
+    spec = json.loads((kernel_dir / "kernel.json").read_text())
+    assert spec["env"] == COURSE_ENVIRONMENT and spec["argv"][0] == sys.executable
+    config = (tmp_path / "etc" / "ipython" / "ipython_kernel_config.py").read_text()
+    assert "c.IPKernelApp.capture_fd_output = False" in config
