@@ -7,7 +7,7 @@ size over the median training step of the timed epochs, after a warm-up epoch: a
 off the seconds-long stalls that shared machines show now and then, which a whole epoch's time does not),
 the same from whole epochs, and the fraction of the machine's dense float32 matmul rate that the model's
 counted training FLOPs reach. The matmul rate is measured again right after each variant: a shared machine's
-speed drifts over a run (one session's readings went from 230-254 to 130-150 GFLOP/s), and a fraction is only
+speed drifts over a run (benchmarks/README.md shows by how much), and a fraction is only
 meaningful against the rate of the same minutes. With --interleave the chosen variants share one process
 and take turns epoch by epoch, so that drift falls on all of them alike: the way to compare close variants.
 

@@ -389,7 +389,7 @@ def measure_matmul_gflops(sizes: tuple[int, ...] | None = None, repeats: int = M
         a = tf.random.uniform((size, size), dtype=tf.float32, seed=1)
         b = tf.random.uniform((size, size), dtype=tf.float32, seed=2)
         # Warm-up for a while, not once: kernel selection, thread pools and GPU libraries settle in the first
-        # product, but the cores' clocks take longer (one product read 140 GFLOP/s, the tenth 230, on 2 cores).
+        # product, but the cores' clocks take longer to reach their speed.
         warm_until = time.perf_counter() + warm_up_seconds
         while True:
             tf.matmul(a, b)[0, 0].numpy()
