@@ -26,7 +26,14 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from benchmarks.train_bench import DEFAULT_OUT_DIR, TRAIN_FLOPS_FACTOR, cpu_info, measure_matmul_gflops_for, write_report
+from benchmarks.train_bench import (
+    DEFAULT_OUT_DIR,
+    TRAIN_FLOPS_FACTOR,
+    cpu_info,
+    measure_matmul_gflops_for,
+    write_report,
+)
+from helpers.tensorflow_env import apply_course_environment
 
 LATEST_FILE = "latest-layer-profile.json"
 QUICK = {"img_size": 32, "base_filters": 4, "depth": 2, "batch_size": 8, "repeats": 3}
@@ -186,7 +193,6 @@ def profile(img_size: int, base_filters: int, depth: int, batch_size: int, repea
     """Every layer's time and FLOPs, and the whole training step's time (channels-last only, else None)."""
     from keras import layers
 
-    import helpers  # noqa: F401  (oneDNN on, as in the course)
     from helpers.model import build_unet, conv_multiply_adds
 
     model = build_unet(input_size=img_size, base_filters=base_filters, depth=depth, fused_batch_norm=fused_batch_norm)
@@ -210,6 +216,7 @@ def profile(img_size: int, base_filters: int, depth: int, batch_size: int, repea
 def main(argv: list[str] | None = None) -> int:
     """Profile the U-Net's layers, print the tables and write the JSON report."""
     args = parse_args(argv)
+    apply_course_environment()  # oneDNN on, as the course trains; TensorFlow loads below
     settings = {name: getattr(args, name) for name in ("img_size", "base_filters", "depth", "batch_size",
                                                         "repeats", "quick", "keras_batch_norm", "channels_first")}
     measured = profile(args.img_size, args.base_filters, args.depth, args.batch_size, args.repeats,

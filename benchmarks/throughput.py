@@ -7,7 +7,7 @@ size over the median training step of the timed epochs, after a warm-up epoch: a
 off the seconds-long stalls that shared machines show now and then, which a whole epoch's time does not),
 the same from whole epochs, and the fraction of the machine's dense float32 matmul rate that the model's
 counted training FLOPs reach. The matmul rate is measured again right after each variant: a shared machine's
-speed drifts over a run (one session's readings went from 230-254 to 130-150 GFLOP/s), and a fraction is only
+speed drifts over a run (benchmarks/README.md shows by how much), and a fraction is only
 meaningful against the rate of the same minutes. With --interleave the chosen variants share one process
 and take turns epoch by epoch, so that drift falls on all of them alike: the way to compare close variants.
 
@@ -55,7 +55,7 @@ class Variant:
     batch_size: int = 32
     base_filters: int = 16
     depth: int = 4
-    policy: str = "float32"
+    precision: str = "auto"  # MIXED_PRECISION, as the course reads it: "auto" is what the machine at hand picks
     jit_compile: bool = False
     pipeline: str = "arrays"  # "arrays": cached tensors; "course": helpers.pipeline with augmentation
     fused_batch_norm: bool = True  # the course's default (TrainConfig.fused_batch_norm)
@@ -65,7 +65,10 @@ class Variant:
 
 
 VARIANTS = (
-    Variant("baseline", "the course's default: float32, 112x112, batch 32, fused batch norm, oneDNN on, TF's threads"),
+    Variant("baseline", "the course's default: precision auto, 112x112, batch 32, fused batch norm, oneDNN on, "
+                        "TF's threads (helpers.fitting.build_and_compile, as training compiles it)"),
+    Variant("float32", "float32 (MIXED_PRECISION off; what auto picks on a CPU without native bfloat16)",
+            precision="off"),
     Variant("course_pipeline", "the course's tf.data pipeline (shuffle, flips, brightness/contrast)",
             pipeline="course"),
     Variant("batch_16", "batch 16", batch_size=16),
@@ -74,7 +77,7 @@ VARIANTS = (
     Variant("keras_batch_norm", "Keras' own BatchNormalization instead of the fused kernel (the course before)",
             fused_batch_norm=False),
     Variant("xla", "XLA (jit_compile=True)", jit_compile=True),
-    Variant("bfloat16", "mixed_bfloat16 policy", policy="mixed_bfloat16"),
+    Variant("mixed_precision", "MIXED_PRECISION on (mixed_bfloat16 on a CPU, mixed_float16 on a GPU)", precision="on"),
     Variant("onednn_off", "TF_ENABLE_ONEDNN_OPTS=0", env={"TF_ENABLE_ONEDNN_OPTS": "0"}),
     Variant("one_inter_op_thread", "TF_NUM_INTEROP_THREADS=1 (one op at a time, all cores inside it)",
             env={"TF_NUM_INTEROP_THREADS": "1"}),
@@ -152,9 +155,9 @@ def check_interleavable(variants: list[Variant]) -> None:
     """Raise ValueError naming the first variant that cannot share a process with the first one."""
     first = variants[0]
     for variant in variants[1:]:
-        if variant.env != first.env or variant.policy != first.policy:
+        if variant.env != first.env or variant.precision != first.precision:
             raise ValueError(f"--interleave: variant {variant.name!r} needs its own process (environment "
-                             f"{variant.env} and policy {variant.policy!r} differ from {first.name!r}'s); "
+                             f"{variant.env} and precision {variant.precision!r} differ from {first.name!r}'s); "
                              "run it without --interleave")
 
 
@@ -216,13 +219,24 @@ def step_timer_class() -> type:
     return StepTimer
 
 
-def build_variant_model(variant: Variant) -> Any:
-    """The course's U-Net with the variant's size, dropout and batch norm (a keras.Model)."""
-    from helpers.model import build_unet
+def variant_config(variant: Variant) -> Any:
+    """The TrainConfig of a variant: the course's defaults, with the variant's changes."""
+    from helpers.config import TrainConfig
 
-    return build_unet(input_size=variant.img_size, base_filters=variant.base_filters, depth=variant.depth,
-                      dropout=variant.dropout, batch_norm=variant.batch_norm,
-                      fused_batch_norm=variant.fused_batch_norm)
+    return TrainConfig(img_size=variant.img_size, sizing="pad" if variant.img_size >= 101 else "resize",
+                       batch_size=variant.batch_size, base_filters=variant.base_filters, depth=variant.depth,
+                       mixed_precision=variant.precision, jit_compile="on" if variant.jit_compile else "off",
+                       fused_batch_norm=variant.fused_batch_norm, dropout=variant.dropout,
+                       batch_norm=variant.batch_norm)
+
+
+def build_variant_model(variant: Variant) -> Any:
+    """The course's U-Net with the variant's settings, compiled as training compiles it (helpers.fitting)."""
+    from helpers.device import setup_device
+    from helpers.fitting import build_and_compile
+
+    config = variant_config(variant)
+    return build_and_compile(config, setup_device(config.mixed_precision, config.jit_compile, config.distribute))
 
 
 def child_main(args: argparse.Namespace) -> int:
@@ -233,11 +247,9 @@ def child_main(args: argparse.Namespace) -> int:
     """
     import keras
 
-    import helpers  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS unless the variant set it)
     from helpers.model import conv_flops_per_image
 
-    variants = [Variant(**fields) for fields in json.loads(args.child)]
-    keras.mixed_precision.set_global_policy(variants[0].policy)  # the parent checked they share it
+    variants = [Variant(**fields) for fields in json.loads(args.child)]  # one precision: the parent checked
     keras.utils.set_random_seed(0)
     StepTimer = step_timer_class()
     runs = []
@@ -266,7 +278,6 @@ def child_main(args: argparse.Namespace) -> int:
 
 def prepare_variant(variant: Variant, steps: int) -> tuple[Any, Any]:
     """The variant's compiled model and a dataset of `steps` batches of random images and masks."""
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -281,9 +292,7 @@ def prepare_variant(variant: Variant, steps: int) -> tuple[Any, Any]:
         dataset = make_dataset(images, masks, variant.batch_size, training=True, seed=0)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((images, masks)).batch(variant.batch_size).cache().prefetch(2)
-    model = build_variant_model(variant)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", jit_compile=variant.jit_compile)
-    return model, dataset
+    return build_variant_model(variant), dataset
 
 
 if __name__ == "__main__":

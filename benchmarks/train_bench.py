@@ -31,10 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, SCORE_THRESHOLD
 from helpers.coverage import stratified_split
+from helpers.cpu import CPUINFO, cpu_model
 from helpers.data import DATA_DIR_ENV, read_image, read_mask
 from helpers.errors import DataError
-from helpers.training import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS
+from helpers.files import replaced_atomically
+from helpers.tensorflow_env import course_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "tgs-salt"
@@ -44,7 +47,6 @@ LATEST_FILE = "latest.json"
 PIPELINES = ("original", "course")  # the original runs first: its best score is a target for the course
 SCORE_TARGETS = ("0.60", "0.65", "0.70", "0.75", "0.80")
 ORIGINAL_BEST = "original_best"
-SCORE_THRESHOLD = 0.5  # probability above which a pixel counts as salt
 SPLIT_SEED = 0
 VAL_FRACTION = 0.1
 
@@ -146,17 +148,9 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+def cpu_info(cpuinfo: Path = CPUINFO) -> dict[str, Any]:
     """The CPU's model name (from /proc/cpuinfo, "unknown" without it) and os.cpu_count()."""
-    model = "unknown"
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"model": model, "cores": os.cpu_count() or 1}
+    return {"model": cpu_model(cpuinfo), "cores": os.cpu_count() or 1}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -290,9 +284,8 @@ def write_report(report: dict[str, Any], out_dir: str | Path, prefix: str = "ben
             continue
     else:
         raise RuntimeError(f"could not find a new report name for {prefix}-{stamp} under {out}")
-    latest_tmp = out / (latest + ".tmp")
-    latest_tmp.write_text(text)
-    os.replace(latest_tmp, out / latest)
+    with replaced_atomically(out / latest) as tmp:
+        tmp.write_text(text)
     return path
 
 
@@ -305,7 +298,7 @@ def run_child(module: str, arguments: list[str], what: str, env: dict[str, str] 
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         result_file = Path(scratch) / "result.json"
         command = [sys.executable, "-m", module, *arguments, "--child-out", str(result_file)]
-        child_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **(env or {})}
+        child_env = {**course_environment(), **(env or {})}  # the course's TensorFlow settings, as it runs
         completed = subprocess.run(command, cwd=REPO_ROOT, env=child_env, check=False)  # its output streams through
         if completed.returncode != 0 or not result_file.exists():
             raise RuntimeError(f"{what} failed (exit code {completed.returncode}); its output is above")
@@ -396,7 +389,7 @@ def measure_matmul_gflops(sizes: tuple[int, ...] | None = None, repeats: int = M
         a = tf.random.uniform((size, size), dtype=tf.float32, seed=1)
         b = tf.random.uniform((size, size), dtype=tf.float32, seed=2)
         # Warm-up for a while, not once: kernel selection, thread pools and GPU libraries settle in the first
-        # product, but the cores' clocks take longer (one product read 140 GFLOP/s, the tenth 230, on 2 cores).
+        # product, but the cores' clocks take longer to reach their speed.
         warm_until = time.perf_counter() + warm_up_seconds
         while True:
             tf.matmul(a, b)[0, 0].numpy()
@@ -445,6 +438,7 @@ def _run_original(settings: dict[str, Any]) -> dict[str, Any]:
     """The original pipeline: NumPy arrays into model.fit, one-convolution blocks, Adam and plain BCE."""
     import keras
 
+    from helpers.callbacks import ValidationScore
     from helpers.model import build_unet
     from helpers.sizing import Sizing
 
@@ -460,61 +454,72 @@ def _run_original(settings: dict[str, Any]) -> dict[str, Any]:
                   loss="binary_crossentropy", metrics=["accuracy"])
     validation = _Validation(x_val, data["masks_native"][val_idx], Sizing(mode="resize", size=ORIGINAL_SIZE),
                              ORIGINAL_BATCH_SIZE)
-    recorder = _make_epoch_recorder(validation, "original", settings["epochs"])
-    callbacks = [recorder, keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **ORIGINAL_REDUCE_LR),
+    history: list[dict[str, float]] = []
+    # The course's own scoring callback (the score at 101x101, training and scoring times), then one row each.
+    callbacks = [ValidationScore(validation.images, validation.masks_native, validation.sizing,
+                                 validation.batch_size),
+                 keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: _record(history, logs, "original",
+                                                                                         settings["epochs"])),
+                 keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **ORIGINAL_REDUCE_LR),
                  keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"])]
     model.fit(x_train, y_train, batch_size=ORIGINAL_BATCH_SIZE, epochs=settings["epochs"],
               validation_data=(x_val, y_val), callbacks=callbacks, verbose=0)
     setup = f"float32, Keras defaults, NumPy arrays, batch {ORIGINAL_BATCH_SIZE}, 128x128 resize, no augmentation"
-    return _measurements(model, recorder.history, validation, len(train_idx),
-                         [data["ids"][i] for i in val_idx], setup)
+    return _measurements(model, history, validation, len(train_idx), [data["ids"][i] for i in val_idx], setup)
+
+
+def _record(history: list[dict[str, float]], logs: dict, label: str, epochs: int) -> None:
+    """Append an epoch's row in the benchmark's format, and print it."""
+    row = {"epoch": len(history) + 1, "stage": 1, "train_seconds": logs["train_seconds"],
+           "eval_seconds": logs["eval_seconds"], "score": logs["val_score"], "loss": float(logs.get("loss", np.nan)),
+           "val_loss": float(logs.get("val_loss", np.nan))}
+    history.append(row)
+    print(f"[{label}] epoch {row['epoch']:3d}/{epochs}  loss {row['loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+          f"score {row['score']:.4f}  train {row['train_seconds']:.1f}s  eval {row['eval_seconds']:.1f}s", flush=True)
+
+
+def course_command_line(settings: dict[str, Any], run_dir: Path) -> list[str]:
+    """The `python -m helpers.training` arguments of the course's default recipe on the benchmark's split."""
+    return ["--data-dir", str(settings["data_dir"]), "--n-images", str(settings["n_images"]),
+            "--epochs", str(settings["epochs"]), "--early-stopping-patience", str(settings["patience"]),
+            "--seed", str(SPLIT_SEED), "--val-fraction", str(VAL_FRACTION),
+            "--finetune-epochs", str(settings["finetune_epochs"]), "--run-dir", str(run_dir)]
+
+
+def course_history(run_dir: Path) -> list[dict[str, float]]:
+    """Both stages' epochs of a course run, numbered on, in the benchmark's row format."""
+    from helpers.run_folder import FINE_TUNED_DIR, read_history
+
+    rows = []
+    for stage, folder in ((1, run_dir), (2, run_dir / FINE_TUNED_DIR)):
+        for row in read_history(folder):
+            rows.append({"epoch": len(rows) + 1, "stage": stage, "train_seconds": row["train_seconds"],
+                         "eval_seconds": row["eval_seconds"], "score": row["val_score"], "loss": row["loss"],
+                         "val_loss": row["val_loss"]})
+    return rows
 
 
 def _run_course(settings: dict[str, Any]) -> dict[str, Any]:
-    """The course's default pipeline, built from the library exactly as helpers.training.train builds it."""
-    import keras
-
+    """The course's pipeline as `python -m helpers.training` runs it (its main, in this process), read back."""
     from helpers.device import setup_device
-    from helpers.pipeline import make_dataset
-    from helpers.training import MONITOR_MODES, TrainConfig, build_and_compile, fine_tune_config, prepare_data
+    from helpers.prepared_data import prepare_data
+    from helpers.run_folder import final_stage, load_run
+    from helpers.training import main as training_main
 
-    # The defaults, with the shared split's seed and fraction spelled out so the split cannot drift.
-    config = TrainConfig(data_dir=settings["data_dir"], n_images=settings["n_images"], epochs=settings["epochs"],
-                         early_stopping_patience=settings["patience"], seed=SPLIT_SEED, val_fraction=VAL_FRACTION,
-                         progress=False)
-    config.validate()
-    keras.utils.set_random_seed(config.seed)
-    setup = setup_device(config.mixed_precision, config.jit_compile, config.distribute)
-    data = prepare_data(config, progress=False)
-    global_batch = config.batch_size * setup.replicas
-    train_ds = make_dataset(data["x_train"], data["y_train"], global_batch, training=True, seed=config.seed,
-                            augment=config.augment)
-    val_ds = make_dataset(data["x_val"], data["y_val"], global_batch, training=False)
-    model = build_and_compile(config, setup)
-    validation = _Validation(data["x_val"], data["val_masks_native"], data["sizing"], config.batch_size)
-    recorder = _make_epoch_recorder(validation, "course", config.epochs)
-
-    def schedule() -> list[Any]:
-        return [recorder,
-                keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor,
-                                                  patience=config.reduce_lr_patience, min_lr=config.min_lr),
-                keras.callbacks.EarlyStopping(monitor=config.monitor, mode=MONITOR_MODES[config.monitor],
-                                              patience=config.early_stopping_patience)]
-
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=schedule(), verbose=0)
-    if settings["finetune_epochs"] > 0:
-        # The second stage as helpers.training builds it: a fresh model and optimizer with the Lovasz
-        # loss, started from the first stage's best epoch; its epochs count on in the same history.
-        tuned_config = fine_tune_config(config, "(the first stage)", settings["finetune_epochs"])
-        model = build_and_compile(tuned_config, setup)
-        model.set_weights(recorder.best_weights)
-        recorder.start_stage(2, settings["finetune_epochs"])
-        model.fit(train_ds, validation_data=val_ds, epochs=tuned_config.epochs, callbacks=schedule(), verbose=0)
-    described = (f"{setup.summary()}, tf.data, batch {global_batch}, {config.img_size}x{config.img_size} "
-                 f"{config.sizing}, augment {config.augment}, {config.loss}"
-                 + (f" then {FINE_TUNE_LOSS} fine-tuning" if settings["finetune_epochs"] > 0 else ""))
-    return _measurements(model, recorder.history, validation, len(data["train_idx"]),
-                         [data["dataset"].ids[i] for i in data["val_idx"]], described)
+    with tempfile.TemporaryDirectory(prefix="course-bench-") as scratch:
+        run_dir = Path(scratch) / "run"
+        training_main(course_command_line(settings, run_dir))
+        run = load_run(final_stage(run_dir))
+        config, history = load_run(run_dir).config, course_history(run_dir)
+        data = prepare_data(config, progress=False)  # the run's split, again, for the inference rate
+        validation = _Validation(data.x_val, data.val_masks_native, data.sizing, config.batch_size)
+        model = run.load_best_model()
+        setup = setup_device(config.mixed_precision, config.jit_compile, config.distribute)
+        described = (f"{setup.summary()}, tf.data, batch {config.batch_size * setup.replicas}, "
+                     f"{config.img_size}x{config.img_size} {config.sizing}, augment {config.augment}, {config.loss}"
+                     + (f" then {FINE_TUNE_LOSS} fine-tuning" if settings["finetune_epochs"] > 0 else ""))
+        return _measurements(model, history, validation, len(data.train_idx),
+                             [data.dataset.ids[i] for i in data.val_idx], described)
 
 
 def _measurements(model: Any, history: list[dict[str, float]], validation: _Validation, n_train: int,
@@ -546,60 +551,6 @@ def _inference_rate(model: Any, validation: _Validation) -> float:
         model.predict(validation.images, batch_size=validation.batch_size, verbose=0)
         seconds.append(time.perf_counter() - started)
     return len(validation.images) / statistics.median(seconds)
-
-
-def _make_epoch_recorder(validation: _Validation, label: str, epochs: int) -> Any:
-    """A Keras callback that times each epoch's training and then scores the validation set at 101x101."""
-    import keras
-
-    from helpers.metrics import competition_score
-
-    class EpochRecorder(keras.callbacks.Callback):
-        """Training seconds end where Keras starts the validation pass; scoring is timed apart."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.history: list[dict[str, float]] = []
-            self.best_weights: list[np.ndarray] | None = None  # of the best-scoring epoch so far
-            self.stage, self._epochs, self._first_epoch = 1, epochs, 0
-
-        def start_stage(self, stage: int, epochs: int) -> None:
-            """Number the next fit's epochs on from this one's, as stage `stage` of `epochs` epochs."""
-            self.stage, self._epochs, self._first_epoch = stage, epochs, len(self.history)
-
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self._train_seconds: float | None = None
-            self._started = time.perf_counter()
-
-        def on_test_begin(self, logs: dict | None = None) -> None:
-            if self._train_seconds is None:
-                self._train_seconds = self._training_done()
-
-        def _training_done(self) -> float:
-            # Reading a variable waits for the queued steps (a GPU runs them asynchronously).
-            keras.ops.convert_to_numpy(self.model.optimizer.iterations)
-            return time.perf_counter() - self._started
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs if logs is not None else {}  # the same dict the later callbacks read
-            train_seconds = self._train_seconds if self._train_seconds is not None else self._training_done()
-            started = time.perf_counter()
-            probabilities = self.model.predict(validation.images, batch_size=validation.batch_size, verbose=0)
-            native = validation.sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
-            score = competition_score(validation.masks_native, native, threshold=SCORE_THRESHOLD)
-            logs["val_score"] = score  # for an early stopping that follows the score (the recorder runs first)
-            if not self.history or score > max(row["score"] for row in self.history):
-                self.best_weights = self.model.get_weights()
-            row = {"epoch": self._first_epoch + epoch + 1, "stage": self.stage, "train_seconds": train_seconds,
-                   "eval_seconds": time.perf_counter() - started, "score": score,
-                   "loss": float(logs.get("loss", np.nan)), "val_loss": float(logs.get("val_loss", np.nan))}
-            self.history.append(row)
-            stage = f" stage {self.stage}" if self.stage > 1 else ""
-            print(f"[{label}{stage}] epoch {epoch + 1:3d}/{self._epochs}  loss {row['loss']:.4f}  "
-                  f"val_loss {row['val_loss']:.4f}  score {score:.4f}  train {train_seconds:.1f}s  "
-                  f"eval {row['eval_seconds']:.1f}s", flush=True)
-
-    return EpochRecorder()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ panels for the README come from a run on the built-in synthetic data instead (se
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -34,15 +34,8 @@ from helpers.plotting import (  # noqa: E402
     save_figure,
 )
 from helpers.predict import predict_probabilities  # noqa: E402
-from helpers.training import (  # noqa: E402
-    BEST_MODEL_FILE,
-    CONFIG_FILE,
-    METRICS_FILE,
-    TrainConfig,
-    load_model,
-    prepare_data,
-    read_history,
-)
+from helpers.prepared_data import prepare_data  # noqa: E402
+from helpers.run_folder import load_run  # noqa: E402
 
 FIGURES = PROJECT_ROOT / "docs" / "figures"
 
@@ -54,16 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(FIGURES), help="folder for the figures")
     args = parser.parse_args(argv)
 
-    run_dir = Path(args.run_dir)
-    if not (run_dir / METRICS_FILE).exists():
-        parser.error(f"--run-dir {run_dir} holds no finished run (no {METRICS_FILE}); let the training finish")
-    config = TrainConfig.from_json(json.loads((run_dir / CONFIG_FILE).read_text()))
-    metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    config.data_dir, config.progress = args.data_dir, False
+    run = load_run(args.run_dir)
+    if not run.finished:
+        parser.error(f"--run-dir {run.folder} holds no finished run (no metrics.json); let the training finish")
+    config = dataclasses.replace(run.config, data_dir=args.data_dir, progress=False)
     data = prepare_data(config, progress=False)  # the run's own seeded split
-    truth = data["val_masks_native"]
-    probabilities = predict_probabilities(load_model(run_dir / BEST_MODEL_FILE),
-                                          data["dataset"].images[data["val_idx"]], data["sizing"],
+    truth = data.val_masks_native
+    probabilities = predict_probabilities(run.load_best_model(), data.val_images_native, data.sizing,
                                           batch_size=config.batch_size, tta=True)
     thresholds = np.round(np.arange(0.30, 0.71, 0.025), 3)
     chosen, sweep = best_threshold(truth, probabilities, thresholds)
@@ -74,23 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     figures = [("real_run_threshold_sweep", plot_threshold_sweep(thresholds, sweep, chosen)),
                ("real_run_scores_by_coverage", plot_scores_by_class(classes, per_image))]
     if config.init_from:  # a second stage: its learning curves are the first stage's, then both stages' scores
-        first_dir = Path(config.init_from)
-        first = TrainConfig.from_json(json.loads((first_dir / CONFIG_FILE).read_text()))
-        first_metrics = json.loads((first_dir / METRICS_FILE).read_text())
+        first = load_run(config.init_from)
         figures += [
-            ("real_run_learning_curves",
-             plot_learning_curves(read_history(first_dir), best_epoch=first_metrics["best_epoch"])),
-            ("real_run_stage_scores", plot_stage_scores({f"1: {first.loss}": read_history(first_dir),
-                                                         f"2: {config.loss}": read_history(run_dir)})),
+            ("real_run_learning_curves", plot_learning_curves(first.history, best_epoch=first.metrics["best_epoch"])),
+            ("real_run_stage_scores", plot_stage_scores({f"1: {first.config.loss}": first.history,
+                                                         f"2: {config.loss}": run.history})),
         ]
     else:
-        figures.append(("real_run_learning_curves",
-                        plot_learning_curves(read_history(run_dir), best_epoch=metrics["best_epoch"])))
+        curves = plot_learning_curves(run.history, best_epoch=run.metrics["best_epoch"])
+        figures.append(("real_run_learning_curves", curves))
     for name, figure in figures:
         print("wrote", save_figure(figure, name, out))
     print(f"threshold {chosen:.3f}: score {per_image.mean():.4f} with flip TTA")
     for label in np.unique(classes):
-        print(f"coverage class {label:2d}: n={np.sum(classes == label):3d}  score {per_image[classes == label].mean():.3f}")
+        members = classes == label
+        print(f"coverage class {label:2d}: n={np.sum(members):3d}  score {per_image[members].mean():.3f}")
     return 0
 
 

@@ -15,13 +15,14 @@ records in ``OUTPUT_DIR/results``, and the training run that notebooks 04, 05 an
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from helpers.parameters import PARAMETER_RULES, check_parameters
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -150,7 +151,7 @@ def absolute_paths(parameters: dict[str, Any], base: Path) -> dict[str, Any]:
 
 def shared_run_dir(notebooks: Sequence[Path], output_dir: Path) -> str:
     """A new run folder when the training notebook runs, else the latest run under output_dir/runs, else ""."""
-    from helpers.training import find_latest_run, new_run_dir
+    from helpers.run_folder import find_latest_run, new_run_dir
 
     runs = output_dir / "runs"
     if any(notebook.name.startswith(TRAINING_NOTEBOOK_PREFIX) for notebook in notebooks):
@@ -180,74 +181,12 @@ def notebook_parameters(notebook: Path, parameters: dict[str, Any], output_dir: 
     return parameters_for(notebook, own)
 
 
-# ----------------------------------------------------------------------------- checks the notebooks run first
-
-
-def _is_int(value: Any) -> bool:
-    """True for an int that is not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _choice(*allowed: str) -> tuple[Any, str]:
-    """A rule accepting one of the allowed strings."""
-    return (lambda value: value in allowed), f"must be one of {', '.join(map(repr, allowed))}"
-
-
-def _folder_rule(value: Any) -> bool:
-    """"" (the default) or an existing folder."""
-    return isinstance(value, (str, Path)) and (str(value) == "" or Path(value).expanduser().is_dir())
-
-
-_POSITIVE_NUMBER = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
-                    "must be a positive number, e.g. 0.001")
-_LOSS_CHOICE = _choice("bce", "dice", "bce_dice", "lovasz")
-
-PARAMETER_RULES: dict[str, tuple[Any, str]] = {
-    "EPOCHS": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 2 for a smoke run"),
-    "BATCH_SIZE": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 32"),
-    "N_IMAGES": (lambda v: _is_int(v) and v >= 0, "must be an integer >= 0 (0 means all images)"),
-    "N_SHOW": (lambda v: _is_int(v) and v > 0, "must be a positive integer"),
-    "SEED": (lambda v: _is_int(v) and v >= 0, "must be an integer >= 0"),
-    "BASE_FILTERS": (lambda v: _is_int(v) and v > 0, "must be a positive integer, e.g. 16"),
-    "DEPTH": (lambda v: _is_int(v) and 1 <= v <= 6, "must be an integer from 1 to 6"),
-    "IMG_SIZE": (lambda v: _is_int(v) and v > 0 and v % 16 == 0,
-                 "must be a positive multiple of 16 (the U-Net halves it four times), e.g. 112 or 128"),
-    "LEARNING_RATE": _POSITIVE_NUMBER,
-    "LOSS": _LOSS_CHOICE,
-    "FINETUNE_EPOCHS": (lambda v: _is_int(v) and v >= 0, "must be an integer >= 0 (0 skips the second stage)"),
-    "FINETUNE_LEARNING_RATE": _POSITIVE_NUMBER,
-    "FINETUNE_LOSS": _LOSS_CHOICE,
-    "MONITOR": _choice("val_score", "val_loss"),
-    "SIZING": _choice("pad", "resize"),
-    "MIXED_PRECISION": _choice("auto", "on", "off"),
-    "DISTRIBUTE": _choice("none", "mirrored", "multiworker"),
-    "AUGMENT": (lambda v: isinstance(v, bool), "must be True or False"),
-    "TTA": (lambda v: isinstance(v, bool), "must be True or False"),
-    "DATA_DIR": (_folder_rule, "must be \"\" (SALT_DATA_DIR, else the built-in set) or an existing folder "
-                 "in Kaggle's layout"),
-    "TEST_DIR": (_folder_rule, "must be \"\" (DATA_DIR's test/images) or an existing folder of PNG images"),
-}
-
-
-def check_parameters(**values: Any) -> None:
-    """Raise ValueError naming the first parameter whose value cannot work, and what to set instead."""
-    for name, value in values.items():
-        if name not in PARAMETER_RULES:
-            raise ValueError(f"check_parameters has no rule for {name}; known: {', '.join(sorted(PARAMETER_RULES))}")
-        accepts, rule = PARAMETER_RULES[name]
-        if not accepts(value):
-            raise ValueError(f"{name} {rule}; got {value!r}. Change it in the parameters cell (or with -p {name} ...)")
-    if values.get("SIZING") == "pad" and _is_int(values.get("IMG_SIZE")) and values["IMG_SIZE"] < 101:
-        raise ValueError(f"IMG_SIZE must be at least 101 to pad the 101x101 sections (use 112 or 128), or set "
-                         f"SIZING = \"resize\"; got {values['IMG_SIZE']}")
-    depth, size = values.get("DEPTH"), values.get("IMG_SIZE")
-    if _is_int(depth) and _is_int(size) and size % 2**depth:
-        raise ValueError(f"IMG_SIZE must be a multiple of 2**DEPTH = {2**depth}; got IMG_SIZE={size}, DEPTH={depth}")
+# ----------------------------------------------------------------------------- what the notebooks call
 
 
 def require_run_dir(run_dir: str | Path, run_root: str | Path = "../runs") -> Path:
     """The run folder to read: RUN_DIR itself (it must hold a trained model), or the latest under run_root."""
-    from helpers.training import BEST_MODEL_FILE, CONFIG_FILE, find_latest_run
+    from helpers.run_folder import BEST_MODEL_FILE, CONFIG_FILE, find_latest_run
 
     if str(run_dir) == "":
         return find_latest_run(run_root)
@@ -262,32 +201,58 @@ def require_run_dir(run_dir: str | Path, run_root: str | Path = "../runs") -> Pa
     return path
 
 
-def training_run_status(run_dir: str | Path) -> str:
+def training_run_status(run_dir: str | Path, config: Any = None) -> str:
     """What training with this RUN_DIR will do ("new run" or "resume after epoch k"); raises if it cannot."""
-    from helpers.training import CONFIG_FILE, METRICS_FILE, read_run_state
+    from helpers.run_folder import run_dir_status
 
-    if str(run_dir) == "":
-        return "new run"
-    path = Path(run_dir).expanduser()
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
-        return "new run"
-    if not path.is_dir():
-        raise NotADirectoryError(f"RUN_DIR {path} is a file; choose a folder")
-    if (path / METRICS_FILE).exists():
-        raise FileExistsError(f"RUN_DIR {path} holds a finished run (runs are never overwritten); set RUN_DIR = \"\" "
-                              "for a new run folder, or name a new one")
-    if not (path / CONFIG_FILE).exists():
-        raise FileExistsError(f"RUN_DIR {path} is not empty and is not a run folder; choose a new RUN_DIR")
-    state = read_run_state(path)
-    return f"resume after epoch {state['completed_epochs']}" if state else "new run (its first epoch never finished)"
+    return run_dir_status(run_dir, config)
 
 
-def submission_path(submission_csv: str | Path, run_dir: Path) -> Path:
-    """Where to write the submission: SUBMISSION_CSV (which must not exist), else a free name in the run folder."""
+def cannot_write(folder: str | Path) -> str:
+    """Why folder cannot be written into ("" when it can): it is created if missing, and a file is tried."""
+    import tempfile
+
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return ""
+    except OSError as error:
+        return error.strerror or str(error)
+
+
+def run_figure_dir(run_dir: str | Path) -> Path | None:
+    """The run folder's figures/ folder, or None with a note when the run folder is read-only.
+
+    A run on a read-only disk (a shared course folder, a mounted data set) can still be evaluated and predicted
+    from: its figures then go to FIGURE_DIR only.
+    """
+    from helpers.run_folder import FIGURES_DIR
+
+    folder = Path(run_dir) / FIGURES_DIR
+    reason = cannot_write(folder)
+    if reason:
+        print(f"Note: the run folder {run_dir} cannot be written ({reason}): figures are saved in FIGURE_DIR only")
+        return None
+    return folder
+
+
+def submission_path(submission_csv: str | Path, run_dir: Path, fallback_dir: str | Path = "") -> Path:
+    """Where to write the submission: SUBMISSION_CSV (which must not exist), else a free name in the run folder.
+
+    When the run folder is read-only the free name is taken in fallback_dir instead, with a note.
+    """
     from helpers.predict import available_path
 
     if str(submission_csv) == "":
-        return available_path(Path(run_dir) / "submission.csv")
+        folder = Path(run_dir)
+        reason = cannot_write(folder)
+        if reason and str(fallback_dir):
+            print(f"Note: the run folder {run_dir} cannot be written ({reason}): the submission goes to {fallback_dir}")
+            folder = Path(fallback_dir)
+        elif reason:
+            raise PermissionError(f"the run folder {run_dir} cannot be written ({reason}): set SUBMISSION_CSV to a "
+                                  "file in a folder you can write to")
+        return available_path(folder / "submission.csv")
     path = Path(submission_csv).expanduser()
     if path.exists():
         raise FileExistsError(f"SUBMISSION_CSV {path} exists and submissions are never overwritten: choose a new name, "
@@ -335,7 +300,9 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], log_o
     """Execute one notebook with papermill (cwd: its folder) into output; errors are caught and described."""
     import papermill
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernel inherits it: fewer TensorFlow log lines
+    from helpers.tensorflow_env import apply_course_environment
+
+    apply_course_environment(for_children_only=True)  # the kernel inherits them: oneDNN on, no start-up lines
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     error = ""
@@ -379,9 +346,40 @@ def prepare_builtin_data(data_dir: str | None, stream: Any = None) -> Path:
     return path
 
 
+def check_given_parameters(given: dict[str, Any], notebooks: Sequence[Path]) -> None:
+    """Refuse a -p value that cannot work, or a name no notebook declares (a typo would be ignored silently)."""
+    known = set(PARAMETER_RULES).union(*(declared_parameters(notebook) for notebook in notebooks))
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"-p {', '.join(unknown)}: no notebook has such a parameter; "
+                         f"known: {', '.join(sorted(known))}")
+    checked = {name: value for name, value in given.items() if name in PARAMETER_RULES}
+    try:
+        check_parameters(**checked)
+    except ValueError as error:
+        raise ValueError(str(error).replace("Change it in the parameters cell (or with -p", "(set with -p")) from None
+
+
+def writable_output_dir(output_dir: Path) -> Path:
+    """Create OUTPUT_DIR if needed and prove it can be written, or say which folder and what to do."""
+    reason = cannot_write(output_dir)
+    if reason:
+        raise PermissionError(f"--output-dir {output_dir} cannot be written ({reason}); "
+                              "choose a folder you can write to, e.g. --output-dir build")
+    return output_dir
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code (0 when every notebook ran)."""
+    """Command-line entry point; returns the exit code (0 when every notebook ran, 2 for a usage mistake)."""
     args = parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, OSError) as error:  # the user's mistakes: bad values, folders, data (DataError)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     base = Path.cwd()
     output_dir = (base / args.output_dir).resolve()
     notebooks = discover_notebooks(args.notebook_dir)
@@ -389,11 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not notebooks:
         prepare_builtin_data(absolute_paths(given, base).get("DATA_DIR"))
         return 0
-    try:
-        chosen = select_notebooks(notebooks, args.only)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    chosen = select_notebooks(notebooks, args.only)
+    check_given_parameters(given, notebooks)
+    writable_output_dir(output_dir)
     parameters = course_parameters(chosen, given, output_dir, base)
     if any("DATA_DIR" in declared_parameters(notebook) for notebook in chosen):
         # Resolved here, in the terminal, so that generating the built-in set on first use shows its progress.

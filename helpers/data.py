@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -31,6 +31,8 @@ from tqdm import tqdm  # plain text bars: readable in papermill logs, no ipywidg
 
 from helpers import NATIVE_SIZE
 from helpers.competition_csv import read_depths, read_rle_csv
+from helpers.config import is_count
+
 # Imported from here by the notebooks and helpers.training; they live in helpers.coverage.
 from helpers.coverage import coverage_class, salt_coverage, stratified_split  # noqa: F401
 from helpers.errors import DataError
@@ -322,7 +324,7 @@ def _png_files(folder: Path) -> dict[str, Path]:
 
 def _first_n(ids: list[str], n_images: int) -> list[str]:
     """All ids when n_images == 0, else the first n_images (fewer if fewer exist)."""
-    if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 0:
+    if not is_count(n_images):
         raise ValueError(f"n_images must be an integer >= 0 (0 means all), got {n_images!r}")
     return ids if n_images == 0 else ids[: int(n_images)]
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import tensorflow as tf
 
-SETTINGS = ("auto", "on", "off")
-STRATEGIES = ("none", "mirrored", "multiworker")
+from helpers.config import SETTINGS, STRATEGIES
+from helpers.cpu import cpu_description, cpu_has_fast_bfloat16
 
 
 @dataclass(frozen=True)
@@ -37,33 +35,6 @@ def gpu_names() -> list[str]:
         details = tf.config.experimental.get_device_details(gpu)
         names.append(str(details.get("device_name", gpu.name)))
     return names
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU feature flags Linux reports (empty where /proc/cpuinfo is absent)."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
-def cpu_has_fast_bfloat16(flags: set[str] | None = None) -> bool:
-    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so mixed_bfloat16 pays."""
-    flags = cpu_flags() if flags is None else flags
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
-
-
-def cpu_description() -> str:
-    """A short description of this machine's CPU, e.g. 'CPU (2 cores, AVX2)'."""
-    flags = cpu_flags()
-    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
-    if cpu_has_fast_bfloat16(flags):
-        vector += "+BF16"
-    return f"CPU ({os.cpu_count()} cores, {vector})"
 
 
 def _setting(value: str, name: str) -> str:

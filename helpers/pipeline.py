@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from helpers.config import is_count
+
 BRIGHTNESS_DELTA = 0.05  # largest brightness shift added to an image, in [0, 1] units
 CONTRAST_RANGE = (0.9, 1.1)  # factor range for stretching an image around its mean
 
@@ -41,7 +43,7 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of float32 (image, mask), each (B, S, S, 1); training shuffles and augments per epoch."""
     images, masks = _as_batches(images, masks)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if not is_count(batch_size, 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     dataset = tf.data.Dataset.from_tensor_slices((images, masks))
     if cache:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from helpers.training import best_epoch_of
+from helpers.run_folder import best_epoch_of
 
 FIGURE_DPI = 100
 MASK_COLOUR = "#ffd700"  # gold: visible over both grey and the blue-white-red "seismic" colour map

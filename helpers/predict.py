@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import numpy as np
 from helpers import NATIVE_SIZE
 from helpers.competition_csv import read_rle_rows
 from helpers.errors import DataError
+from helpers.files import replaced_atomically
 from helpers.rle import rle_decode, rle_encode
 from helpers.sizing import Sizing
 
@@ -63,13 +63,11 @@ def write_submission(ids: list[str], masks: np.ndarray, path: str | Path) -> Pat
     if path.exists():
         raise FileExistsError(f"{path} exists; choose another SUBMISSION_CSV (submissions are never overwritten)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as handle:
+    with replaced_atomically(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "rle_mask"])
         for image_id, mask in zip(ids, masks):
             writer.writerow([image_id, rle_encode(mask)])
-    os.replace(tmp, path)
     return path
 
 

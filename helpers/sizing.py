@@ -14,6 +14,7 @@ import numpy as np
 from skimage.transform import resize
 
 from helpers import NATIVE_SIZE
+from helpers.config import is_count, is_int
 
 MODES = ("pad", "resize")
 DIVISOR = 16  # 2 ** number of poolings in the course's U-Net
@@ -62,9 +63,9 @@ class Sizing:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"Sizing mode must be one of {MODES}, got {self.mode!r}")
-        if isinstance(self.native, bool) or not isinstance(self.native, int) or self.native < 1:
+        if not is_count(self.native, 1):
             raise ValueError(f"Sizing native must be a positive integer, got {self.native!r}")
-        if isinstance(self.size, bool) or not isinstance(self.size, int):
+        if not is_int(self.size):
             raise ValueError(f"IMG_SIZE (Sizing size) must be an integer, got {self.size!r}")
         minimum = self.native if self.mode == "pad" else DIVISOR
         if self.size % DIVISOR or self.size < minimum:

@@ -19,15 +19,16 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from helpers.config import is_count
 from helpers.errors import DataError
 from helpers.rle import rle_encode
 from helpers.synthetic_sections import GENERATOR_VERSION, generate_sample, sample_rng, synthetic_ids
@@ -74,7 +75,7 @@ def write_synthetic_dataset(
 def check_counts(n_train: int, n_test: int, seed: int) -> None:
     """Reject negative or non-integer counts and seeds."""
     for name, value in (("n_train", n_train), ("n_test", n_test), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        if not is_count(value):
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
 
 
@@ -83,7 +84,7 @@ def _check_workers(workers: int | None) -> int:
     if workers is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return max(1, min(4, cores))
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+    if not is_count(workers, 1):
         raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
     return int(workers)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,16 @@ def real_data_dir_or_none() -> Path | None:
     candidate = os.environ.get("SALT_DATA_DIR") or str(DEFAULT_REAL_DATA)
     path = Path(candidate)
     return path if (path / "train" / "images").is_dir() else None
+
+
+def tiny_config(data_dir: Path, **overrides):
+    """A config that trains in seconds: 32x32 resized inputs, a two-level U-Net with 4 base filters."""
+    from helpers.config import TrainConfig
+
+    values = dict(data_dir=str(data_dir), n_images=96, img_size=32, sizing="resize", depth=2, base_filters=4,
+                  batch_size=16, epochs=3, learning_rate=3e-3, progress=False, seed=0)
+    values.update(overrides)
+    return TrainConfig(**values)
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +50,39 @@ def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synthetic") / "salt"
     write_synthetic_dataset(out, n_train=120, n_test=16, seed=0)
     return out
+
+
+@contextmanager
+def read_only(folder: Path):
+    """Make folder read-only for this process while the block runs, as a user's folder can be.
+
+    Root writes through permission bits, so as root (as CI runs) the folder is bind-mounted read-only onto
+    itself; otherwise its write bits are cleared.
+    """
+    if os.geteuid() != 0:
+        modes = {path: path.stat().st_mode for path in [folder, *folder.rglob("*")] if path.is_dir()}
+        for path, mode in modes.items():
+            path.chmod(mode & ~0o222)
+        try:
+            yield folder
+        finally:
+            for path, mode in modes.items():
+                path.chmod(mode)
+        return
+    mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot make a read-only folder here as root (mount --bind: {mounted.stderr.strip()})")
+    try:
+        remounted = subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True, text=True)
+        if remounted.returncode != 0:
+            pytest.skip(f"cannot remount a folder read-only here ({remounted.stderr.strip()})")
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def read_only_dir():
+    """A factory: read_only_dir(folder) keeps folder read-only until the test ends."""
+    with ExitStack() as stack:
+        yield lambda folder: stack.enter_context(read_only(folder))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from benchmarks import train_bench as bench
+from helpers.config import FINE_TUNE_EPOCHS
 from helpers.errors import DataError
-from helpers.training import FINE_TUNE_EPOCHS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_KEYS = {"train_images_per_s", "infer_images_per_s", "peak_rss_mib", "seconds_to_score", "best_score",
@@ -173,8 +173,39 @@ def test_write_report_adds_a_new_file_each_time_and_updates_latest(tmp_path):
     assert json.loads(first.read_text()) == {"run": 1}
 
 
-def test_peak_rss_is_a_plausible_number_of_mib():
-    assert 10 < bench.peak_rss_mib() < 1e6
+def test_peak_rss_grows_by_what_the_process_touches():
+    # A fresh, small process (no TensorFlow): 300 MiB written to must raise its peak by about that much.
+    code = ("import numpy as np, benchmarks.train_bench as b; before = b.peak_rss_mib(); "
+            "block = np.ones(300 * 2**20 // 8); print(before, b.peak_rss_mib())")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=bench.REPO_ROOT, capture_output=True, text=True,
+                               timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    before, after = map(float, completed.stdout.split())
+    assert 10 < before < 300 and 290 < after - before < 330
+
+
+def test_the_course_contender_trains_through_the_command_line(monkeypatch, tmp_path):
+    import dataclasses
+
+    import helpers.training
+    from helpers.config import FINE_TUNE_LEARNING_RATE, FINE_TUNE_LOSS, TrainConfig
+
+    called = {}
+
+    def command_line(argv):
+        called["argv"] = argv
+        raise RuntimeError("stopped before training")
+
+    monkeypatch.setattr(helpers.training, "main", command_line)
+    settings = {"data_dir": str(tmp_path), "n_images": 64, "epochs": 3, "patience": 7, "finetune_epochs": 2}
+    with pytest.raises(RuntimeError, match="stopped before training"):
+        bench._run_course(settings)
+    config, run_dir, _, stage_two = helpers.training.parse_args(called["argv"])
+    # The course's defaults (precision "auto" included: what this machine picks), on the benchmark's split.
+    assert config == dataclasses.replace(TrainConfig(), data_dir=str(tmp_path), n_images=64, epochs=3,
+                                         early_stopping_patience=7, seed=bench.SPLIT_SEED,
+                                         val_fraction=bench.VAL_FRACTION)
+    assert stage_two == {"epochs": 2, "loss": FINE_TUNE_LOSS, "learning_rate": FINE_TUNE_LEARNING_RATE}
 
 
 def test_matmul_rate_is_measured_after_the_warm_up():

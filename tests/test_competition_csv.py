@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers.competition_csv import read_csv_rows, read_depths, read_rle_csv, read_rle_rows
+from helpers.competition_csv import (
+    read_csv_rows,
+    read_depths,
+    read_rle_csv,
+    read_rle_rows,
+)
 from helpers.errors import DataError
 
 

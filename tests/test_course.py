@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -128,7 +129,8 @@ def test_a_failing_cell_is_named_with_its_error_and_later_notebooks_are_skipped(
 
 
 def test_describe_failure_of_a_non_execution_error():
-    assert describe_failure(Path("03_x.ipynb"), OSError("no kernel")) == "03_x.ipynb could not be run: OSError: no kernel"
+    described = describe_failure(Path("03_x.ipynb"), OSError("no kernel"))
+    assert described == "03_x.ipynb could not be run: OSError: no kernel"
 
 
 def test_main_runs_a_tiny_notebook_passing_only_its_parameters(tmp_path, monkeypatch, capsys):
@@ -137,7 +139,8 @@ def test_main_runs_a_tiny_notebook_passing_only_its_parameters(tmp_path, monkeyp
         notebooks / "01_tiny.ipynb",
         "EPOCHS = 50  # passes\nRESULTS_JSON = 'unset.json'  # where the numbers go\n",
         "import json, pathlib\npath = pathlib.Path(RESULTS_JSON)\npath.parent.mkdir(parents=True, exist_ok=True)\n"
-        "path.write_text(json.dumps({'epochs': EPOCHS, 'cwd': str(pathlib.Path.cwd())}))",
+        "path.write_text(json.dumps({'epochs': EPOCHS, 'cwd': str(pathlib.Path.cwd()),\n"
+        "                            'onednn': __import__('os').environ.get('TF_ENABLE_ONEDNN_OPTS')}))",
     )
     monkeypatch.chdir(tmp_path)
     code = course.main(["-p", "EPOCHS", "2", "-p", "LOSS", "dice", "--notebook-dir", str(notebooks),
@@ -146,7 +149,7 @@ def test_main_runs_a_tiny_notebook_passing_only_its_parameters(tmp_path, monkeyp
     assert code == 0, output
     assert "[1/1] 01_tiny.ipynb" in output and output.rstrip().splitlines()[-2].endswith("s  ok")
     recorded = json.loads((tmp_path / "out" / "results" / "01_tiny.json").read_text())
-    assert recorded == {"epochs": 2, "cwd": str(notebooks)}
+    assert recorded == {"epochs": 2, "cwd": str(notebooks), "onednn": "1"}  # the course's TensorFlow settings
     executed = nbformat.read(tmp_path / "out" / "notebooks" / "01_tiny.ipynb", as_version=4)
     assert "LOSS" not in "".join(cell.source for cell in executed.cells)
 
@@ -166,37 +169,6 @@ def test_main_refuses_an_unknown_notebook_number(tmp_path, monkeypatch, capsys):
 
 
 # ----------------------------------------------------------------------------- checks the notebooks run first
-
-
-def test_check_parameters_accepts_good_values():
-    course.check_parameters(EPOCHS=2, BATCH_SIZE=16, N_IMAGES=0, IMG_SIZE=128, SIZING="pad", LOSS="bce_dice",
-                            LEARNING_RATE=1e-3, TTA=True, DATA_DIR="", DEPTH=4, BASE_FILTERS=16,
-                            FINETUNE_EPOCHS=0, FINETUNE_LOSS="lovasz", FINETUNE_LEARNING_RATE=1e-4)
-
-
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [({"IMG_SIZE": 100}, "IMG_SIZE must be a positive multiple of 16"),
-     ({"IMG_SIZE": 96, "SIZING": "pad"}, "at least 101"),
-     ({"IMG_SIZE": 48, "DEPTH": 5}, "multiple of 2\\*\\*DEPTH = 32"),
-     ({"EPOCHS": 0}, "EPOCHS must be a positive integer"),
-     ({"EPOCHS": 2.5}, "EPOCHS"),
-     ({"N_IMAGES": -1}, "N_IMAGES"),
-     ({"FINETUNE_EPOCHS": -1}, "FINETUNE_EPOCHS must be an integer >= 0 \\(0 skips"),
-     ({"FINETUNE_LOSS": "hinge"}, "FINETUNE_LOSS must be one of"),
-     ({"FINETUNE_LEARNING_RATE": 0}, "FINETUNE_LEARNING_RATE must be a positive number"),
-     ({"AUGMENT": "yes"}, "AUGMENT must be True or False"),
-     ({"LOSS": "hinge"}, "LOSS must be one of"),
-     ({"DATA_DIR": "/no/such/folder"}, "DATA_DIR must be")],
-)
-def test_check_parameters_names_the_bad_parameter(values, message):
-    with pytest.raises(ValueError, match=message):
-        course.check_parameters(**values)
-
-
-def test_check_parameters_refuses_names_it_has_no_rule_for():
-    with pytest.raises(ValueError, match="no rule for COLOUR"):
-        course.check_parameters(COLOUR="red")
 
 
 def make_run(folder: Path, finished: bool = True) -> Path:
@@ -252,3 +224,44 @@ def test_write_results_converts_numpy_values(tmp_path):
     assert json.loads(path.read_text()) == {"a": 0.5, "b": [0, 1], "c": str(tmp_path)}
     with pytest.raises(TypeError, match="object"):
         course.write_results(tmp_path / "bad.json", {"x": object()})
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["-p", "EPOCS", "2"], "-p EPOCS: no notebook has such a parameter"),
+    (["-p", "EPOCHS", "-1"], "EPOCHS must be a positive integer"),
+    (["-p", "AUGMENT", "yes"], "AUGMENT must be True or False; got 'yes'"),
+    (["--data-dir", "no-such-folder"], "DATA_DIR must be .* or an existing folder"),
+    (["--data-dir", "."], "has neither train/images nor test/images"),
+])
+def test_main_reports_a_mistake_in_one_line_before_running_anything(tmp_path, monkeypatch, capsys, arguments,
+                                                                     message):
+    write_notebook(tmp_path / "notebooks" / "01_a.ipynb", "EPOCHS = 1\nDATA_DIR = ''\nAUGMENT = True")
+    monkeypatch.chdir(tmp_path)
+    assert course.main(["--notebook-dir", str(tmp_path / "notebooks"), *arguments]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and "Traceback" not in captured.err
+    assert re.search(message, captured.err), captured.err
+    assert not (tmp_path / "build" / "notebooks").exists()
+
+
+def test_main_names_an_output_folder_it_cannot_write(tmp_path, monkeypatch, capsys, read_only_dir):
+    write_notebook(tmp_path / "notebooks" / "01_a.ipynb", "EPOCHS = 1")
+    (tmp_path / "locked").mkdir()
+    read_only_dir(tmp_path / "locked")
+    monkeypatch.chdir(tmp_path)
+    assert course.main(["--notebook-dir", str(tmp_path / "notebooks"), "--output-dir", "locked/out"]) == 2
+    assert re.match(r"error: --output-dir .*locked/out cannot be written \(Read-only file system|Permission denied",
+                    capsys.readouterr().err)
+
+
+def test_a_read_only_run_folder_keeps_its_figures_and_submission_elsewhere(tmp_path, read_only_dir, capsys):
+    run = make_run(tmp_path / "run")
+    assert course.run_figure_dir(run) == run / "figures" and (run / "figures").is_dir()
+    read_only_dir(run)
+    assert course.run_figure_dir(run) is None
+    assert "cannot be written" in capsys.readouterr().out
+    elsewhere = tmp_path / "elsewhere"
+    assert course.submission_path("", run, fallback_dir=elsewhere) == elsewhere / "submission.csv"
+    assert "the submission goes to" in capsys.readouterr().out
+    with pytest.raises(PermissionError, match="set SUBMISSION_CSV"):
+        course.submission_path("", run)

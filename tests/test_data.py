@@ -16,7 +16,15 @@ from PIL import Image
 from helpers import NATIVE_SIZE
 from helpers.competition_csv import read_depths
 from helpers.coverage import coverage_class, salt_coverage, stratified_split
-from helpers.data import SaltDataset, load_test, load_train, read_image, read_mask, read_rle_csv, resolve_data_dir
+from helpers.data import (
+    SaltDataset,
+    load_test,
+    load_train,
+    read_image,
+    read_mask,
+    read_rle_csv,
+    resolve_data_dir,
+)
 from helpers.errors import DataError
 from helpers.rle import rle_encode
 

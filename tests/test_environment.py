@@ -52,7 +52,8 @@ def test_conda_uses_python_311_from_conda_forge():
 @pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebook_is_committed_without_outputs(notebook: Path):
     cells = json.loads(notebook.read_text())["cells"]
-    dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    dirty = [i for i, c in enumerate(cells)
+             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
     assert not dirty, f"{notebook.name}: cells {dirty} have outputs; clear them before committing"
 
 

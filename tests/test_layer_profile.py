@@ -34,7 +34,8 @@ def test_summary_adds_up_per_kind_and_compares_with_the_whole_step():
 
 def test_channels_first_moves_the_data_format_or_the_channel_axis():
     move = layer_profile.channels_first_config
-    assert move("Conv2D", {"filters": 8, "data_format": "channels_last"}) == {"filters": 8, "data_format": "channels_first"}
+    moved = move("Conv2D", {"filters": 8, "data_format": "channels_last"})
+    assert moved == {"filters": 8, "data_format": "channels_first"}
     assert move("BatchNormalization", {"axis": -1})["axis"] == 1
     assert move("Concatenate", {"axis": -1})["axis"] == 1
     assert move("Dropout", {"rate": 0.1}) == {"rate": 0.1}

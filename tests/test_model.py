@@ -204,4 +204,5 @@ def test_fused_batch_norm_matches_keras_batch_norm_and_reloads(tmp_path):
     model.save(tmp_path / "fused.keras")
     reloaded = keras.models.load_model(tmp_path / "fused.keras")
     batch = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
-    np.testing.assert_allclose(model.predict(batch, verbose=0), reloaded.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict(batch, verbose=0), reloaded.predict(batch, verbose=0),
+                               rtol=1e-5, atol=1e-6)

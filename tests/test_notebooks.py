@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_only
 
 from helpers.course import NOTEBOOK_DIR, notebook_parameters, run_notebook
 
@@ -35,20 +37,23 @@ def execute(name: str, parameters: dict[str, Any], out_dir: Path) -> dict[str, A
     return json.loads((out_dir / "results" / f"{notebook.stem}.json").read_text())
 
 
-def run_training_chain(data_dir: Path, out_dir: Path, n_test: int, **training: Any) -> dict[str, dict[str, Any]]:
-    """Notebooks 04 -> 05 -> 06 on one run folder; their recorded results by notebook number."""
+def run_training_chain(data_dir: Path, out_dir: Path, n_test: int, read_only_run: bool = False,
+                       **training: Any) -> dict[str, dict[str, Any]]:
+    """Notebooks 04 -> 05 -> 06 on one run folder (read-only for 05 and 06 if asked); their results by number."""
     run_dir = out_dir / "run"
     shared = {"DATA_DIR": str(data_dir), "RUN_DIR": str(run_dir)}
-    return {
-        "04": execute("04_training.ipynb", {**shared, **TINY_TRAINING, **training}, out_dir),
-        "05": execute("05_evaluation.ipynb", {**shared, **FEW_SHOWN}, out_dir),
-        "06": execute("06_inference.ipynb", {**shared, **FEW_SHOWN, "N_IMAGES": n_test}, out_dir),
-    }
+    chain = {"04": execute("04_training.ipynb", {**shared, **TINY_TRAINING, **training}, out_dir)}
+    with read_only(run_dir) if read_only_run else nullcontext():
+        chain["05"] = execute("05_evaluation.ipynb", {**shared, **FEW_SHOWN}, out_dir)
+        chain["06"] = execute("06_inference.ipynb", {**shared, **FEW_SHOWN, "N_IMAGES": n_test}, out_dir)
+    return chain
 
 
 @pytest.fixture(scope="module")
 def synthetic_chain(synthetic_data_dir, tmp_path_factory) -> dict[str, dict[str, Any]]:
-    return run_training_chain(synthetic_data_dir, tmp_path_factory.mktemp("chain-synthetic"), n_test=16)
+    # Evaluated and predicted from a read-only run folder, as a shared or mounted one can be.
+    return run_training_chain(synthetic_data_dir, tmp_path_factory.mktemp("chain-synthetic"), n_test=16,
+                              read_only_run=True)
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +101,15 @@ def check_training_chain(chain: dict[str, dict[str, Any]], n_test: int) -> None:
 
 
 def test_data_exploration_on_builtin_data(synthetic_data_dir, tmp_path):
-    results = execute("02_data_exploration.ipynb", {"DATA_DIR": str(synthetic_data_dir), "N_IMAGES": 96, **FEW_SHOWN}, tmp_path)
+    parameters = {"DATA_DIR": str(synthetic_data_dir), "N_IMAGES": 96, **FEW_SHOWN}
+    results = execute("02_data_exploration.ipynb", parameters, tmp_path)
     check_data_exploration(results, 96)
     assert results["is_builtin"]
 
 
 def test_data_exploration_on_real_data(real_data_dir, tmp_path):
-    results = execute("02_data_exploration.ipynb", {"DATA_DIR": str(real_data_dir), "N_IMAGES": 96, **FEW_SHOWN}, tmp_path)
+    results = execute("02_data_exploration.ipynb", {"DATA_DIR": str(real_data_dir), "N_IMAGES": 96, **FEW_SHOWN},
+                      tmp_path)
     check_data_exploration(results, 96)
     assert not results["is_builtin"] and len(results["compared_with"]) == 2  # compared with generated sections
 
@@ -119,10 +126,17 @@ def test_unet_model_notebook_counts_what_keras_counts(tmp_path):
 
 def test_training_evaluation_inference_on_builtin_data(synthetic_chain):
     check_training_chain(synthetic_chain, n_test=16)
+    # The run folder was read-only: the submission went beside the figures, the figures to FIGURE_DIR only.
+    run_dir = Path(synthetic_chain["04"]["run_dir"])
+    assert run_dir not in Path(synthetic_chain["06"]["submission_csv"]).parents
+    assert not list((Path(synthetic_chain["04"]["final_run_dir"]) / "figures").glob("0[56]_*.png"))
 
 
 def test_training_evaluation_inference_on_real_data(real_chain):
     check_training_chain(real_chain, n_test=16)
+    final_run_dir = Path(real_chain["04"]["final_run_dir"])
+    assert final_run_dir in Path(real_chain["06"]["submission_csv"]).parents
+    assert (final_run_dir / "figures" / "05_threshold_sweep.png").is_file()
 
 
 def test_a_bad_parameter_fails_in_the_first_cell_after_the_parameters(tmp_path):
@@ -147,5 +161,6 @@ def test_going_further_measures_every_variant(synthetic_data_dir, tmp_path):
     for metrics in runs.values():
         assert 0.0 <= metrics["val_score_tta"] <= 1.0 and Path(metrics["run_dir"]).is_dir()
     assert 0.0 <= results["noise"] <= 1.0
-    # A 1-epoch run on 64 sections learns nothing yet; the notebook must say so rather than compare noise.
-    assert 0.0 < results["no_salt_score"] < 1.0 and results["baseline_learned"] is False
+    # Whether the baseline learned is judged against predicting no salt, the trivial answer, on the same sections.
+    assert 0.0 < results["no_salt_score"] < 1.0
+    assert results["baseline_learned"] is (runs["baseline"]["val_score_tta"] > results["no_salt_score"])

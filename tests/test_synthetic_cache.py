@@ -99,7 +99,8 @@ def test_a_cache_with_a_damaged_marker_is_one_clear_error(
     else:
         (folder / "SYNTHETIC.json").write_text(marker_text)
     before = _files(folder)
-    with pytest.raises(DataError, match=rf"cache folder {re.escape(str(folder))} is damaged: .*{said}.*delete that folder"):
+    damaged = rf"cache folder {re.escape(str(folder))} is damaged: .*{said}.*delete that folder"
+    with pytest.raises(DataError, match=damaged):
         builtin_data_dir(n_train=3, n_test=1, seed=0)
     assert _files(folder) == before  # nothing is deleted or overwritten
 

@@ -51,7 +51,7 @@ def test_ablations_remove_the_layers_they_name_and_keep_the_convolutions():
 
 
 @pytest.mark.parametrize("names, culprit", [("baseline,onednn_off", "onednn_off"),
-                                            ("baseline,no_dropout,bfloat16", "bfloat16")])
+                                            ("baseline,no_dropout,float32", "float32")])
 def test_interleave_refuses_variants_that_need_their_own_process(names, culprit, capsys):
     with pytest.raises(ValueError, match=f"'{culprit}' needs its own process"):
         throughput.check_interleavable(throughput.select_variants(names))

@@ -14,89 +14,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 
-from helpers.training import (
-    BEST_MODEL_FILE,
-    METRICS_FILE,
-    STATE_FILE,
-    TrainConfig,
-    TrainingDivergedError,
-    best_epoch_of,
-    is_improvement,
-    new_run_dir,
-    prepare_run_dir,
-    read_history,
-    replica_batch_size,
-    resume,
-    train,
-)
-
-
-def tiny_config(data_dir: Path, **overrides) -> TrainConfig:
-    """A config that trains in seconds: 32x32 resized inputs, a two-level U-Net with 4 base filters."""
-    values = dict(data_dir=str(data_dir), n_images=96, img_size=32, sizing="resize", depth=2, base_filters=4,
-                  batch_size=16, epochs=3, learning_rate=3e-3, progress=False, seed=0)
-    values.update(overrides)
-    return TrainConfig(**values)
-
-
-def test_config_rejects_bad_values_naming_the_parameter():
-    with pytest.raises(ValueError, match="IMG_SIZE"):
-        TrainConfig(img_size=100).validate()
-    with pytest.raises(ValueError, match="IMG_SIZE.*101"):
-        TrainConfig(img_size=96, sizing="pad").validate()
-    with pytest.raises(ValueError, match="BATCH_SIZE"):
-        TrainConfig(batch_size=0).validate()
-    with pytest.raises(ValueError, match="VAL_FRACTION"):
-        TrainConfig(val_fraction=1.0).validate()
-    with pytest.raises(ValueError, match="DISTRIBUTE"):
-        TrainConfig(distribute="tpu").validate()
-    with pytest.raises(ValueError):
-        TrainConfig(loss="hinge").validate()
-    with pytest.raises(ValueError, match="MONITOR.*val_score.*'iou'"):
-        TrainConfig(monitor="iou").validate()
-
-
-def test_config_round_trips_through_json():
-    config = TrainConfig(epochs=7, loss="bce_dice")
-    assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
-    with pytest.raises(ValueError, match="unknown"):
-        TrainConfig.from_json({"epochs": 1, "colour": "red"})
-    # Run folders written before MONITOR existed selected their best epoch by val_loss, and resume that way.
-    assert TrainConfig.from_json({"epochs": 1}).monitor == "val_loss"
-    assert TrainConfig.from_json({"epochs": 1}).fused_batch_norm is False  # older runs used Keras' batch norm
-    assert TrainConfig().monitor == "val_score"
-
-
-def test_improvement_means_a_higher_score_or_a_lower_loss():
-    assert is_improvement(0.7, 0.6, "val_score") and not is_improvement(0.6, 0.7, "val_score")
-    assert is_improvement(0.2, 0.3, "val_loss") and not is_improvement(0.3, 0.2, "val_loss")
-    assert not is_improvement(0.6, 0.6, "val_score")  # a tie keeps the earlier epoch
-    assert is_improvement(0.1, math.nan, "val_score") and not is_improvement(math.nan, 0.1, "val_loss")
-
-
-def test_best_epoch_follows_the_monitor():
-    history = [{"epoch": 1, "val_loss": 0.5, "val_score": 0.6}, {"epoch": 2, "val_loss": 0.3, "val_score": 0.7},
-               {"epoch": 3, "val_loss": 0.35, "val_score": 0.75}, {"epoch": 4, "val_loss": math.nan, "val_score": 0.75}]
-    assert best_epoch_of(history, "val_loss") == 2
-    assert best_epoch_of(history, "val_score") == 3
-    with pytest.raises(ValueError, match="empty"):
-        best_epoch_of([], "val_loss")
-    with pytest.raises(ValueError, match="finite val_score"):
-        best_epoch_of([{"epoch": 1, "val_loss": 0.5}], "val_score")
-    with pytest.raises(ValueError, match="monitor"):
-        best_epoch_of(history, "loss")
+from helpers.config import TrainConfig
+from helpers.run_folder import BEST_MODEL_FILE, METRICS_FILE, STATE_FILE, read_history
+from helpers.training import TrainingDivergedError, resume, train
 
 
 @pytest.mark.parametrize(("monitor", "stops"), [("val_score", True), ("val_loss", False)])
 def test_early_stopping_follows_the_monitor(tmp_path, monitor, stops):
     import keras
 
-    from helpers.training import _make_callbacks
+    from helpers.callbacks import ResumableEarlyStopping
 
-    config = TrainConfig(monitor=monitor, early_stopping_patience=2)
-    callbacks, _, _ = _make_callbacks(config, tmp_path, (None, None, 1), None, None)
-    (early,) = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
+    early = ResumableEarlyStopping(TrainConfig(monitor=monitor, early_stopping_patience=2), state=None)
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.stop_training = False
     early.set_model(model)
@@ -107,38 +38,7 @@ def test_early_stopping_follows_the_monitor(tmp_path, monitor, stops):
     assert model.stop_training is stops
 
 
-def test_replica_batch_size_gives_every_replica_a_share_of_every_batch():
-    assert replica_batch_size(2879, 32, 1, "training") == 32  # one device: the global batch, always
-    assert replica_batch_size(2879, 64, 2, "training") == 64  # last batch 63: both replicas get images
-    assert replica_batch_size(321, 64, 2, "validation") == 62  # 64 would leave a last batch of 1
-    assert replica_batch_size(9, 16, 2, "validation") == 6  # 6 + 3; 8 + 1 would leave a replica empty
-    assert replica_batch_size(12, 16, 4, "validation") == 12
-    for n_images, replicas in [(321, 2), (9, 2), (50, 4), (1001, 8)]:
-        batch = replica_batch_size(n_images, 64, replicas, "validation")
-        assert batch % replicas == 0 and (n_images % batch == 0 or n_images % batch >= replicas)
-    with pytest.raises(ValueError, match="validation set has 3 image.*2 replicas.*N_IMAGES"):
-        replica_batch_size(3, 16, 2, "validation")
-
-
-def test_new_run_dirs_never_collide(tmp_path):
-    first, second = new_run_dir(tmp_path, "x"), new_run_dir(tmp_path, "x")
-    assert first != second and first.is_dir() and second.is_dir()
-
-
-def test_finished_run_is_never_overwritten(tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / METRICS_FILE).write_text("{}")
-    with pytest.raises(FileExistsError, match="finished run"):
-        prepare_run_dir(TrainConfig(), run, tmp_path)
-    stray = tmp_path / "stray"
-    stray.mkdir()
-    (stray / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not empty"):
-        prepare_run_dir(TrainConfig(), stray, tmp_path)
-    assert (stray / "notes.txt").read_text() == "mine"
-
-
+@pytest.mark.slow
 def test_tiny_model_learns_and_its_run_folder_is_complete(synthetic_data_dir, tmp_path):
     result = train(tiny_config(synthetic_data_dir, epochs=4), run_root=tmp_path)
     losses = [row["loss"] for row in result.history]
@@ -157,6 +57,7 @@ def test_tiny_model_learns_and_its_run_folder_is_complete(synthetic_data_dir, tm
     assert metrics["val_score"] == pytest.approx(max(scores), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_val_loss_monitor_keeps_the_lowest_validation_loss(synthetic_data_dir, tmp_path):
     result = train(tiny_config(synthetic_data_dir, epochs=3, monitor="val_loss"), run_root=tmp_path)
     val_losses = [row["val_loss"] for row in result.history]
@@ -165,8 +66,9 @@ def test_a_val_loss_monitor_keeps_the_lowest_validation_loss(synthetic_data_dir,
     assert result.metrics["val_score"] == pytest.approx(best["val_score"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_with_identical_predictions(synthetic_data_dir, tmp_path):
-    from helpers.training import load_model
+    from helpers.run_folder import load_model
 
     result = train(tiny_config(synthetic_data_dir, epochs=1), run_root=tmp_path)
     batch = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
@@ -174,7 +76,7 @@ def test_saved_model_reloads_with_identical_predictions(synthetic_data_dir, tmp_
     np.testing.assert_allclose(result.model.predict(batch, verbose=0), reloaded.predict(batch, verbose=0),
                                rtol=1e-5, atol=1e-6)
     # A fresh process (notebook 05, 06) has imported nothing that registers the custom layers yet.
-    script = "import sys; from helpers.training import load_model; print(load_model(sys.argv[1]).count_params())"
+    script = "import sys; from helpers.run_folder import load_model; print(load_model(sys.argv[1]).count_params())"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     loaded = subprocess.run([sys.executable, "-c", script, str(result.run_dir / BEST_MODEL_FILE)], env=env,
                             capture_output=True, text=True, timeout=300)
@@ -182,12 +84,13 @@ def test_saved_model_reloads_with_identical_predictions(synthetic_data_dir, tmp_
     assert int(loaded.stdout.split()[-1]) == result.model.count_params()
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_run(synthetic_data_dir, tmp_path):
-    from helpers.training import prepare_data
+    from helpers.prepared_data import prepare_data
 
     config = tiny_config(synthetic_data_dir, epochs=3)
     data = prepare_data(config, progress=False)
-    data["x_train"][:] = np.nan  # a corrupt input poisons the very first batch, as a diverging step would
+    data.x_train[:] = np.nan  # a corrupt input poisons the very first batch, as a diverging step would
     with pytest.raises(TrainingDivergedError, match="NaN.*LEARNING_RATE"):
         train(config, run_root=tmp_path, data=data)
     (run_dir,) = tmp_path.iterdir()
@@ -195,11 +98,12 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_run(synthetic_data_di
     assert not (run_dir / METRICS_FILE).exists()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_completed_epoch(synthetic_data_dir, tmp_path):
     run_dir = tmp_path / "run"
     config = tiny_config(synthetic_data_dir, epochs=4, n_images=120)
     script = (
-        "import json, sys; from helpers.training import TrainConfig, train; "
+        "import json, sys; from helpers.config import TrainConfig; from helpers.training import train; "
         "train(TrainConfig.from_json(json.loads(sys.argv[1])), run_dir=sys.argv[2])"
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -225,8 +129,11 @@ def test_killed_run_resumes_from_its_last_completed_epoch(synthetic_data_dir, tm
     assert 0.0 <= result.metrics["val_score"] <= 1.0
 
 
+@pytest.mark.slow
 def test_a_fine_tuning_run_starts_from_the_best_weights_of_an_earlier_run(synthetic_data_dir, tmp_path):
-    from helpers.training import check_init_source, fine_tune_config, load_model
+    from helpers.config import fine_tune_config
+    from helpers.run_folder import load_model
+    from helpers.training import check_init_source
 
     # The first stage with Keras' batch norm, the second with the fused one: both hold the same weights.
     first_config = tiny_config(synthetic_data_dir, epochs=2, fused_batch_norm=False)
@@ -253,7 +160,8 @@ def test_a_fine_tuning_run_starts_from_the_best_weights_of_an_earlier_run(synthe
     ({"depth": 3}, "another network.*depth"),
 ])
 def test_fine_tuning_refuses_a_run_with_another_split_or_network(synthetic_data_dir, tmp_path, change, message):
-    from helpers.training import CONFIG_FILE, check_init_source
+    from helpers.run_folder import CONFIG_FILE
+    from helpers.training import check_init_source
 
     source = tmp_path / "source"
     source.mkdir()
@@ -277,22 +185,11 @@ def test_fine_tuning_refuses_a_folder_that_is_not_a_run_or_is_its_own(synthetic_
         check_init_source(tiny_config(synthetic_data_dir, init_from=str(tmp_path / "empty")), tmp_path / "empty")
 
 
-def test_the_final_stage_is_the_fine_tuned_run_inside_a_run_unless_it_scores_less(tmp_path):
-    from helpers.training import FINE_TUNED_DIR, final_stage
-
-    run = tmp_path / "run"
-    (run / FINE_TUNED_DIR).mkdir(parents=True)
-    (run / METRICS_FILE).write_text(json.dumps({"val_score": 0.70}))
-    assert final_stage(run) == run  # the second stage has not finished
-    (run / FINE_TUNED_DIR / METRICS_FILE).write_text(json.dumps({"val_score": 0.75}))
-    assert final_stage(run) == run / FINE_TUNED_DIR
-    assert final_stage(run / FINE_TUNED_DIR) == run / FINE_TUNED_DIR
-    (run / FINE_TUNED_DIR / METRICS_FILE).write_text(json.dumps({"val_score": 0.65}))
-    assert final_stage(run) == run  # fine-tuning made it worse: the first stage's model stays
-
-
+@pytest.mark.slow
 def test_the_command_line_trains_both_stages_and_goes_on_after_a_finished_first(synthetic_data_dir, tmp_path):
-    from helpers.training import FINE_TUNE_EPOCHS, FINE_TUNED_DIR, main, parse_args
+    from helpers.config import FINE_TUNE_EPOCHS
+    from helpers.run_folder import FINE_TUNED_DIR
+    from helpers.training import main, parse_args
 
     config, run_dir, run_root, stage_two = parse_args(["--epochs", "3"])
     assert (config.epochs, run_dir, run_root) == (3, None, "runs")
@@ -315,15 +212,166 @@ def test_the_command_line_trains_both_stages_and_goes_on_after_a_finished_first(
         main([*tiny, "--finetune-epochs", "1"])
 
 
-def test_the_fused_batch_norm_is_the_default_and_keras_own_layer_can_be_chosen(synthetic_data_dir):
-    import keras
+# ----------------------------------------------------------------------------------------------
+# Faults and mistakes: each ends in one clear error, or in a run folder that resumes consistently
 
-    from helpers.device import setup_device
-    from helpers.model import FusedBatchNormalization
-    from helpers.training import build_and_compile
 
-    assert TrainConfig().fused_batch_norm is True
-    setup = setup_device("off", "off", "none")
-    for fused, expected in ((True, FusedBatchNormalization), (False, keras.layers.BatchNormalization)):
-        model = build_and_compile(tiny_config(synthetic_data_dir, fused_batch_norm=fused), setup)
-        assert {type(layer) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)} == {expected}
+class SimulatedKill(BaseException):
+    """Raised where a kill would hit: not an Exception, so nothing on the way catches it."""
+
+
+def kill_at_write(monkeypatch, file_name: str, epoch: int) -> dict:
+    """Make the first os.replace onto file_name at the end of epoch `epoch` (1-based) die like a kill.
+
+    Every file of a run folder is written to a temporary name and renamed: dying just before the rename is a
+    kill at any instant between two writes (what came before is on disk, what comes after is not).
+    """
+    import helpers.callbacks as callbacks
+
+    real_replace, seen = os.replace, {"killed": False}
+
+    def replace(source, destination, *args, **kwargs):
+        if Path(destination).name == file_name and not seen["killed"]:
+            row_epoch = seen["current_epoch"]
+            if row_epoch == epoch:
+                seen["killed"] = True
+                raise SimulatedKill(f"killed before {file_name} of epoch {epoch}")
+        return real_replace(source, destination, *args, **kwargs)
+
+    real_pending = callbacks.pending_model
+
+    def pending(run_dir, name, epoch_number):
+        seen["current_epoch"] = epoch_number
+        return real_pending(run_dir, name, epoch_number)
+
+    monkeypatch.setattr(callbacks, "pending_model", pending)
+    monkeypatch.setattr(os, "replace", replace)
+    return seen
+
+
+def validation_score_of(model_path: Path, config: TrainConfig) -> float:
+    """The validation score of a saved model, computed as the run's epoch-end callback computes it."""
+    from helpers.metrics import competition_score
+    from helpers.prepared_data import prepare_data
+    from helpers.run_folder import load_model
+
+    data = prepare_data(config, progress=False)
+    probabilities = load_model(model_path).predict(data.x_val, batch_size=config.batch_size, verbose=0)
+    native = data.sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
+    return float(competition_score(data.val_masks_native, native > 0.5))
+
+
+def every_epoch_improves(monkeypatch) -> None:
+    """Make every finite epoch count as the best so far, for the checkpoint and for the run's summary alike."""
+    import helpers.callbacks
+    import helpers.run_folder
+
+    for module in (helpers.callbacks, helpers.run_folder):
+        monkeypatch.setattr(module, "is_improvement", lambda value, best, monitor: math.isfinite(value))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file_name", ["best.epoch-0002.keras", "last.epoch-0002.keras", "state.json", "best.keras",
+                                       "last.keras", "history.csv"])
+def test_a_kill_at_any_write_of_an_epoch_end_resumes_consistently(synthetic_data_dir, tmp_path, monkeypatch,
+                                                                   file_name):
+    # Every epoch improves, so that epoch 2's end writes a best model too; float32, so scores compare exactly.
+    every_epoch_improves(monkeypatch)
+    config = tiny_config(synthetic_data_dir, epochs=2, n_images=48, mixed_precision="off")
+    run_dir = tmp_path / "run"
+    seen = kill_at_write(monkeypatch, file_name, epoch=2)
+    with pytest.raises(SimulatedKill):
+        train(config, run_dir=run_dir)
+    assert seen["killed"] and not (run_dir / METRICS_FILE).exists()
+    monkeypatch.undo()
+    every_epoch_improves(monkeypatch)
+
+    result = train(config, run_dir=run_dir)  # resumes
+    epochs = [int(row["epoch"]) for row in read_history(run_dir)]
+    state = json.loads((run_dir / STATE_FILE).read_text())
+    assert epochs == [1, 2] and result.metrics["epochs_run"] == 2 and state["completed_epochs"] == 2
+    best_row = next(row for row in result.history if int(row["epoch"]) == result.metrics["best_epoch"])
+    assert state["best_value"] == pytest.approx(best_row["val_score"])
+    assert validation_score_of(run_dir / BEST_MODEL_FILE, config) == pytest.approx(best_row["val_score"], abs=1e-9)
+    assert sorted(path.name for path in run_dir.glob("*.keras")) == ["best.keras", "last.keras"]
+    assert not list(run_dir.glob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_resuming_refuses_a_data_folder_that_now_gives_another_split(tmp_path, monkeypatch):
+    import shutil
+
+    from helpers.prepared_data import prepare_data
+    from helpers.run_folder import SplitChangedError, check_split
+    from helpers.synthetic import write_synthetic_dataset
+
+    data_dir, extra = tmp_path / "data", tmp_path / "extra"
+    write_synthetic_dataset(data_dir, n_train=40, n_test=1, seed=0, progress=False)
+    write_synthetic_dataset(extra, n_train=24, n_test=1, seed=5, progress=False)
+    config = tiny_config(data_dir, epochs=2, n_images=0)
+    run_dir = tmp_path / "run"
+    kill_at_write(monkeypatch, "state.json", epoch=2)
+    with pytest.raises(SimulatedKill):
+        train(config, run_dir=run_dir)
+    monkeypatch.undo()
+    for kind in ("images", "masks"):
+        for path in (extra / "train" / kind).iterdir():
+            shutil.copy(path, data_dir / "train" / kind / path.name)
+    (data_dir / "train.csv").unlink()  # it lists the 40 pairs only
+    with pytest.raises(SplitChangedError, match=r"no longer gives the split.*24 section\(s\) added"):
+        train(config, run_dir=run_dir)
+    assert json.loads((run_dir / STATE_FILE).read_text())["completed_epochs"] == 1  # nothing touched
+    with pytest.raises(SplitChangedError, match="now in validation|now in training|added"):
+        check_split(run_dir, prepare_data(config, progress=False).split())  # what notebook 05 runs
+
+
+def test_command_line_booleans_accept_the_usual_words_and_refuse_the_rest(capsys):
+    from helpers.training import parse_args
+
+    for word, value in (("true", True), ("Yes", True), ("ON", True), ("1", True), ("false", False), ("No", False),
+                        ("off", False), ("0", False)):
+        assert parse_args(["--augment", word])[0].augment is value
+    for flag, word in (("--augment", "Flase"), ("--batch-norm", "ture"), ("--augment", "y"), ("--progress", "")):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args([flag, word])
+        assert exit_info.value.code == 2
+        assert f"argument {flag}: {word!r} is not a boolean" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_relative_data_dir_is_stored_resolved(synthetic_data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(synthetic_data_dir, tmp_path)
+    result = train(tiny_config(Path(relative), epochs=1, n_images=32), run_dir="run")
+    saved = json.loads((result.run_dir / "config.json").read_text())
+    assert saved["data_dir"] == str(synthetic_data_dir.resolve())
+    assert json.loads((result.run_dir / "split.json").read_text())["data_dir"] == str(synthetic_data_dir.resolve())
+
+
+@pytest.mark.slow
+def test_a_first_attempt_that_failed_before_training_does_not_block_the_corrected_retry(synthetic_data_dir,
+                                                                                         tmp_path):
+    from helpers.errors import DataError
+    from helpers.run_folder import CONFIG_FILE
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(DataError, match="does not exist"):
+        train(tiny_config(tmp_path / "no-such-data", epochs=1), run_dir=run_dir)
+    assert not run_dir.exists()  # refused before anything was written
+    # A folder an older version left behind: the config of an attempt that never completed an epoch.
+    run_dir.mkdir()
+    (run_dir / CONFIG_FILE).write_text(json.dumps(tiny_config(tmp_path / "no-such-data").to_json()))
+    result = train(tiny_config(synthetic_data_dir, epochs=1, n_images=32), run_dir=run_dir)
+    assert json.loads((run_dir / CONFIG_FILE).read_text())["data_dir"] == str(synthetic_data_dir)
+    assert result.metrics["epochs_run"] == 1
+
+
+def test_an_unwritable_run_folder_is_named_with_what_to_do(synthetic_data_dir, tmp_path, read_only_dir):
+    (tmp_path / "locked").mkdir()
+    locked = read_only_dir(tmp_path / "locked")
+    config = tiny_config(synthetic_data_dir, epochs=1, n_images=32)
+    with pytest.raises(PermissionError, match=r"RUN_DIR .*locked/run cannot be written .*choose a RUN_DIR"):
+        train(config, run_dir=locked / "run")
+    with pytest.raises(PermissionError, match=r"RUN_ROOT .*locked cannot be written"):
+        train(config, run_root=locked)
+    assert not any(locked.iterdir())

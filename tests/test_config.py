@@ -1,0 +1,82 @@
+"""The training config and the rules its values follow (shared with the course runner's parameter checks)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from helpers.config import (
+    LOSS_NAMES,
+    SETTINGS,
+    STRATEGIES,
+    TrainConfig,
+    img_size_problem,
+    is_improvement,
+    is_int,
+)
+
+
+def test_config_rejects_bad_values_naming_the_parameter():
+    with pytest.raises(ValueError, match="IMG_SIZE"):
+        TrainConfig(img_size=100).validate()
+    with pytest.raises(ValueError, match="IMG_SIZE.*101"):
+        TrainConfig(img_size=96, sizing="pad").validate()
+    with pytest.raises(ValueError, match="BATCH_SIZE"):
+        TrainConfig(batch_size=0).validate()
+    with pytest.raises(ValueError, match="VAL_FRACTION"):
+        TrainConfig(val_fraction=1.0).validate()
+    with pytest.raises(ValueError, match="DISTRIBUTE"):
+        TrainConfig(distribute="tpu").validate()
+    with pytest.raises(ValueError):
+        TrainConfig(loss="hinge").validate()
+    with pytest.raises(ValueError, match="MONITOR.*val_score.*'iou'"):
+        TrainConfig(monitor="iou").validate()
+
+
+def test_config_round_trips_through_json():
+    config = TrainConfig(epochs=7, loss="bce_dice")
+    assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    with pytest.raises(ValueError, match="unknown"):
+        TrainConfig.from_json({"epochs": 1, "colour": "red"})
+    # Run folders written before MONITOR existed selected their best epoch by val_loss, and resume that way.
+    assert TrainConfig.from_json({"epochs": 1}).monitor == "val_loss"
+    assert TrainConfig.from_json({"epochs": 1}).fused_batch_norm is False  # older runs used Keras' batch norm
+    assert TrainConfig().monitor == "val_score"
+
+
+def test_improvement_means_a_higher_score_or_a_lower_loss():
+    assert is_improvement(0.7, 0.6, "val_score") and not is_improvement(0.6, 0.7, "val_score")
+    assert is_improvement(0.2, 0.3, "val_loss") and not is_improvement(0.3, 0.2, "val_loss")
+    assert not is_improvement(0.6, 0.6, "val_score")  # a tie keeps the earlier epoch
+    assert is_improvement(0.1, math.nan, "val_score") and not is_improvement(math.nan, 0.1, "val_loss")
+
+
+def test_img_size_follows_the_depth_and_the_sizing():
+    assert img_size_problem(112) == "" and img_size_problem(128, "pad", 5) == ""
+    assert "multiple of 2**DEPTH = 16" in img_size_problem(100)
+    assert "multiple of 2**DEPTH = 32" in img_size_problem(112, "pad", 5)  # 112 = 3.5 x 32
+    assert "at least 101" in img_size_problem(96, "pad") and img_size_problem(96, "resize") == ""
+    assert img_size_problem(32, "resize", 2) == "" and "positive" in img_size_problem(0, "resize")
+    assert "got True" in img_size_problem(True)
+
+
+def test_each_choice_list_is_the_one_its_module_uses():
+    from helpers import device, losses, sizing
+
+    assert set(losses.LOSSES) == set(LOSS_NAMES)
+    assert (device.SETTINGS, device.STRATEGIES) == (SETTINGS, STRATEGIES)
+    assert set(sizing.MODES) == {"pad", "resize"}
+    assert is_int(3) and not is_int(True) and not is_int(3.0)
+
+
+def test_a_warm_up_must_end_before_a_cosine_schedule_does():
+    TrainConfig(epochs=1).validate()  # the plateau schedule has no warm-up to fit in
+    TrainConfig(epochs=3, lr_schedule="cosine", warmup_epochs=2).validate()
+    with pytest.raises(ValueError, match="WARMUP_EPOCHS"):
+        TrainConfig(epochs=2, lr_schedule="cosine", warmup_epochs=2).validate()
+    with pytest.raises(ValueError, match="LR_SCHEDULE"):
+        TrainConfig(lr_schedule="linear").validate()
+    with pytest.raises(ValueError, match="BATCH_NORM_MOMENTUM"):
+        TrainConfig(batch_norm_momentum=1.0).validate()
