@@ -1,5 +1,6 @@
 # The course's two commands: `make course` runs every notebook on the built-in data,
-# `make test` runs the test suite. Both create .venv on first use.
+# `make test` runs the test suite (ruff, then pytest). Both create .venv on first use.
+# `make test-fast` is the inner loop: ruff and the tests not marked slow (no training, no notebook runs).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,21 +16,29 @@ PYTEST_ARGS ?=
 # is made once.
 TEST_WORKERS ?= 2
 
-.PHONY: course test book data bench bench-full bench-throughput bench-layers lab clean
+.PHONY: course test test-fast lint book data bench bench-full bench-throughput bench-layers lab clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml helpers/tensorflow_env.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (U-Net course)" > /dev/null
+	$(BIN)/python -m helpers.tensorflow_env --install-kernel > /dev/null  # Jupyter's kernel, with TensorFlow's settings
 	touch $(STAMP)
 
 course: $(STAMP)
 	$(BIN)/python -m helpers.course $(ARGS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+# ruff checks the code and the notebooks (pyproject.toml's [tool.ruff]).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# The slowest tests are listed at the end of each run.
+test: lint
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
+
+test-fast: lint
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" --durations=10 $(PYTEST_ARGS)
 
 # The executed course (make course's build/notebooks) as a static site: build/book/index.html. Executes nothing.
 BOOK_STAMP := $(VENV)/.book-installed
