@@ -174,14 +174,14 @@ def test_write_report_adds_a_new_file_each_time_and_updates_latest(tmp_path):
 
 
 def test_peak_rss_grows_by_what_the_process_touches():
-    # A fresh, small process (no TensorFlow): 300 MiB written to must raise its peak by about that much.
+    # In a fresh process (Linux carries the parent's peak across exec, so the block outgrows it first).
     code = ("import numpy as np, benchmarks.train_bench as b; before = b.peak_rss_mib(); "
-            "block = np.ones(300 * 2**20 // 8); print(before, b.peak_rss_mib())")
+            "block = np.ones(int((before + 200) * 2**20) // 8); print(before, b.peak_rss_mib())")
     completed = subprocess.run([sys.executable, "-c", code], cwd=bench.REPO_ROOT, capture_output=True, text=True,
                                timeout=120)
     assert completed.returncode == 0, completed.stderr[-2000:]
     before, after = map(float, completed.stdout.split())
-    assert 10 < before < 300 and 290 < after - before < 330
+    assert before > 10 and after > before + 150
 
 
 def test_the_course_contender_trains_through_the_command_line(monkeypatch, tmp_path):

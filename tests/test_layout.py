@@ -15,6 +15,8 @@ def helpers_imports() -> dict[str, set[str]]:
     graph = {}
     for name in modules:
         tree = ast.parse((HELPERS / f"{name}.py").read_text())
+        # A `python -m` entry point runs as __main__, a module of its own: what it imports is no cycle.
+        tree.body = [node for node in tree.body if not is_main_block(node)]
         imported = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers."):
@@ -23,6 +25,13 @@ def helpers_imports() -> dict[str, set[str]]:
                 imported |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("helpers.")}
         graph[name] = imported & modules - {name}
     return graph
+
+
+def is_main_block(node: ast.stmt) -> bool:
+    """Whether node is `if __name__ == "__main__": ...`."""
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators))
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str]:
