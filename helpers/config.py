@@ -127,7 +127,9 @@ class TrainConfig:
             (self.learning_rate > 0, "LEARNING_RATE", "must be positive"),
             (0 < self.batch_norm_momentum < 1, "BATCH_NORM_MOMENTUM", "must lie strictly between 0 and 1"),
             (self.lr_schedule in SCHEDULES, "LR_SCHEDULE", f"must be one of {SCHEDULES}"),
-            (0 <= self.warmup_epochs < self.epochs, "WARMUP_EPOCHS", "must be >= 0 and fewer than EPOCHS"),
+            # Only a cosine schedule warms up: a plateau run (a one-epoch fine-tuning stage, say) ignores it.
+            (self.lr_schedule != "cosine" or 0 <= self.warmup_epochs < self.epochs, "WARMUP_EPOCHS",
+             "must be >= 0 and fewer than EPOCHS"),
             (self.loss in LOSS_NAMES, "LOSS", f"must be one of {LOSS_NAMES}"),
             (self.mixed_precision in SETTINGS, "MIXED_PRECISION", f"must be one of {SETTINGS}"),
             (self.jit_compile in SETTINGS, "JIT_COMPILE", f"must be one of {SETTINGS}"),

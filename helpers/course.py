@@ -360,9 +360,9 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], log_o
     """Execute one notebook with papermill (cwd: its folder) into output; errors are caught and described."""
     import papermill
 
-    from helpers.tensorflow_env import apply_course_environment
+    from helpers.tensorflow_env import set_for_child_processes
 
-    apply_course_environment()  # the kernel inherits it: oneDNN on, no TensorFlow start-up lines
+    set_for_child_processes()  # the kernel inherits it: oneDNN on, no TensorFlow start-up lines
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     error = ""

@@ -36,6 +36,16 @@ def apply_course_environment() -> None:
         os.environ.setdefault(name, value)
 
 
+def set_for_child_processes() -> None:
+    """Set the course's settings for the processes this one starts (a value already set wins).
+
+    Unlike apply_course_environment it does not mind a TensorFlow loaded here: a notebook kernel or a training
+    subprocess reads the settings when it loads its own (the course runner inside pytest, say).
+    """
+    for name, value in COURSE_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+
+
 def kernel_args() -> list[str]:
     """`ipykernel install` arguments that put the course's settings into the Jupyter kernel's spec."""
     return [part for name, value in COURSE_ENVIRONMENT.items() for part in ("--env", name, value)]

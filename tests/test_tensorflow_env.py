@@ -43,3 +43,14 @@ def test_the_training_command_line_applies_the_settings_before_tensorflow_loads(
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.split()[-3:] == ["2", "1", "2"]
     assert "error: the data folder /no/such/folder does not exist" in completed.stderr
+
+
+def test_settings_for_child_processes_are_set_even_after_tensorflow_loaded_here():
+    # The course runner inside a test session: this process's TensorFlow is loaded, the kernels it starts are not.
+    code = ("import json, os, tensorflow, helpers.tensorflow_env as t\n"
+            "os.environ['TF_ENABLE_ONEDNN_OPTS'] = '0'\n"
+            "t.set_for_child_processes()\n"
+            "print(json.dumps({k: os.environ.get(k) for k in t.COURSE_ENVIRONMENT}))")
+    completed = run_python(code)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert json.loads(completed.stdout.splitlines()[-1]) == {**COURSE_ENVIRONMENT, "TF_ENABLE_ONEDNN_OPTS": "0"}
