@@ -1,4 +1,5 @@
-"""The callbacks a training run adds to Keras' fit: the competition score, a resumable schedule, the run folder.
+"""The callbacks a training run adds to Keras' fit: the competition score, a resumable schedule, the run folder,
+and snapshots of a few sections' predictions as training goes.
 
 Their order matters, and run_callbacks keeps it: the score joins an epoch's logs first, so that the
 learning-rate schedule, early stopping and the checkpoint all read it.
@@ -59,6 +60,46 @@ class ValidationScore(keras.callbacks.Callback):
         native = self.sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
         logs["val_score"] = float(competition_score(self.masks_native, native > SCORE_THRESHOLD))
         logs["eval_seconds"] = time.perf_counter() - started
+
+
+class PredictionSnapshots(keras.callbacks.Callback):
+    """The salt probabilities of a few fixed sections at 101x101: before training, then every `every` epochs.
+
+    images are network inputs (N, S, S, 1); masks their 101x101 truths, kept for the figure
+    (helpers.training_figures.plot_prediction_snapshots). snapshots maps an epoch (0: before the first) to the
+    (N, 101, 101) probabilities after it; the last epoch run is always taken, even when early stopping ends
+    training between two multiples of every.
+    """
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray, sizing: Sizing, every: int = 1):
+        super().__init__()
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive number of epochs; got {every!r}")
+        if len(images) != len(masks):
+            raise ValueError(f"{len(images)} images but {len(masks)} masks")
+        self.images, self.masks, self.sizing, self.every = images, masks, sizing, every
+        self.snapshots: dict[int, np.ndarray] = {}
+        self._last_epoch: int | None = None
+
+    def _take(self, epoch: int) -> None:
+        probabilities = self.model.predict(self.images, batch_size=len(self.images), verbose=0)
+        self.snapshots[epoch] = self.sizing.to_native(np.asarray(probabilities, dtype=np.float32)[..., 0])
+
+    def on_train_begin(self, logs=None):
+        self._last_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._last_epoch is None and epoch not in self.snapshots:
+            self._take(epoch)  # the model as this fit starts (epoch 0: untrained)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._last_epoch = epoch + 1
+        if self._last_epoch % self.every == 0:
+            self._take(self._last_epoch)
+
+    def on_train_end(self, logs=None):
+        if self._last_epoch is not None and self._last_epoch not in self.snapshots:
+            self._take(self._last_epoch)
 
 
 class ResumableReduceLR(keras.callbacks.ReduceLROnPlateau):

@@ -334,7 +334,8 @@ def final_stage(run_dir: str | Path) -> Path:
     def score(folder: Path) -> float:
         return float(json.loads((folder / METRICS_FILE).read_text()).get("val_score", -math.inf))
 
-    # Chosen on the validation set like the epochs themselves: fine-tuning never makes the kept model worse.
+    # Chosen on the validation set like the epochs themselves: fine-tuning never makes the kept model worse on
+    # the validation sections that chose it (on others it can), and the score reported is optimistic for it.
     return tuned if score(tuned) >= score(first) else first
 
 

@@ -35,6 +35,13 @@ def test_config_rejects_bad_values_naming_the_parameter():
         TrainConfig(monitor="iou").validate()
 
 
+def test_only_a_cosine_schedule_needs_its_warm_up_to_fit_in_the_epochs():
+    TrainConfig(epochs=1).validate()  # a one-epoch plateau run (a short fine-tuning stage) has no warm-up
+    with pytest.raises(ValueError, match="WARMUP_EPOCHS"):
+        TrainConfig(epochs=1, lr_schedule="cosine").validate()
+    TrainConfig(epochs=2, lr_schedule="cosine").validate()
+
+
 def test_config_round_trips_through_json():
     config = TrainConfig(epochs=7, loss="bce_dice")
     assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config

@@ -35,3 +35,34 @@ def test_the_fused_batch_norm_is_the_default_and_keras_own_layer_can_be_chosen(s
         model = build_and_compile(tiny_config(synthetic_data_dir, fused_batch_norm=fused), setup)
         norms = {type(layer) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
         assert norms == {expected}
+
+
+@pytest.mark.slow
+def test_a_plain_compile_and_fit_with_the_recipe_repeats_the_runs_first_epochs(synthetic_data_dir, tmp_path):
+    # Notebook 04 shows the recipe as Keras' own compile and fit through this seam, then trains the course's run:
+    # on a CPU, with the same seed, the run's epochs are those of the plain fit, number for number.
+    import keras
+
+    from helpers.callbacks import ValidationScore
+    from helpers.device import setup_device
+    from helpers.fitting import fit
+    from helpers.losses import bce
+    from helpers.metrics import KerasIoU
+    from helpers.model import build_unet
+    from helpers.prepared_data import prepare_data
+    from helpers.training import train
+
+    config = tiny_config(synthetic_data_dir, epochs=2, learning_rate=1e-3)
+    data = prepare_data(config, progress=False)
+    keras.utils.set_random_seed(config.seed)
+    setup = setup_device(config.mixed_precision, config.jit_compile, "none")
+    model = build_unet(config.img_size, base_filters=config.base_filters, depth=config.depth, fused_batch_norm=True)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss=bce,
+                  metrics=[KerasIoU()], jit_compile=setup.jit_compile)
+    callbacks = [ValidationScore(data.x_val, data.val_masks_native, data.sizing, config.batch_size),
+                 keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5, min_lr=1e-5),
+                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=10)]
+    plain = fit(model, config, data, setup, callbacks).history
+    run = train(config, run_root=tmp_path, data=data)
+    for key in ("loss", "val_loss", "val_score"):
+        assert [row[key] for row in run.history] == pytest.approx(plain[key], rel=1e-4), key

@@ -77,6 +77,11 @@ def check_training_chain(chain: dict[str, dict[str, Any]], n_test: int) -> None:
     training, evaluation, inference = chain["04"], chain["05"], chain["06"]
     assert training["epochs_run"] == 2 and all(math.isfinite(x) for x in training["losses"] + training["val_losses"])
     assert training["losses"][-1] < training["losses"][0]
+    # The plain compile-and-fit ran EPOCHS epochs with snapshots before and after each; the run repeated them.
+    assert training["open_epochs_run"] == 2 and training["snapshot_epochs"] == [0, 1, 2]
+    assert training["same_as_open_fit"] and training["open_losses"] == pytest.approx(training["losses"], rel=1e-4)
+    assert training["lovasz_pixels_pushed_empty"] == 1 < training["symmetric_pixels_pushed_empty"]
+    assert training["dice_iou_error"] < 1e-12
     for key in ("val_score", "val_score_tta"):
         assert 0.0 <= training[key] <= 1.0
     assert (evaluation["n_train"], evaluation["n_val"]) == (training["n_train"], training["n_val"])
@@ -115,13 +120,20 @@ def test_data_exploration_on_real_data(real_data_dir, tmp_path):
 
 
 def test_unet_model_notebook_counts_what_keras_counts(tmp_path):
+    results = execute("03_unet_model.ipynb", {"IMG_SIZE": 32, "BASE_FILTERS": 4, "DEPTH": 2}, tmp_path)
+    # Imported after the run: the runner sets TensorFlow's environment before TensorFlow loads in this process.
     from helpers.model import build_unet, count_parameters, receptive_field
 
-    results = execute("03_unet_model.ipynb", {"IMG_SIZE": 32, "BASE_FILTERS": 4, "DEPTH": 2}, tmp_path)
     assert results["parameters"] == count_parameters(build_unet(32, base_filters=4, depth=2))
     assert results["parameters_single_conv"] < results["parameters"]
     assert results["receptive_field"] == results["receptive_field_measured"] == receptive_field(2)
     assert results["bottleneck_shape"] == [8, 8, 16]
+    assert results["same_as_helper"] is True  # the notebook's plain Keras network is build_unet
+    # The effective field piles up near the pixel: the central square a quarter as wide as the theoretical
+    # field (9 x 9 of 32 x 32 here, 8 % of the area) holds far more than its share of the gradient.
+    assert 0.3 < results["effective_field_fraction"] <= 1.0
+    assert 0 <= results["effective_field_radius_50"] < results["effective_field_radius_90"] <= 16
+    assert results["fused_batch_norm_max_difference"] < 1e-4
 
 
 def test_training_evaluation_inference_on_builtin_data(synthetic_chain):
@@ -149,6 +161,34 @@ def test_a_bad_parameter_fails_in_the_first_cell_after_the_parameters(tmp_path):
     assert "IMG_SIZE must be a positive multiple of 16" in result.error
     assert "starting 'check_parameters(" in result.error
     assert not (tmp_path / "run").exists()
+
+
+def check_appendix(results: dict[str, Any]) -> None:
+    """What appendix 08 must have found on any run: a complete folder, the three statuses, a real resume."""
+    assert results["files"] >= 7 and results["completed_epochs"] >= 1
+    statuses = results["statuses"]
+    assert statuses["a folder that does not exist yet"] == "new run"
+    assert statuses["an interrupted run"] == "resume after epoch 1"
+    assert statuses["a finished run"].startswith("refused:")
+    assert results["resumed_epochs"] == [1, 2] and results["loss_scaling"]
+    assert results["fused_batch_norm_difference"] < 1e-5
+
+
+def test_appendix_takes_its_own_small_run_apart_when_given_none(synthetic_data_dir, tmp_path):
+    results = execute("08_appendix_machinery.ipynb", {"DATA_DIR": str(synthetic_data_dir), "RUN_DIR": ""}, tmp_path)
+    check_appendix(results)
+    assert not results["read_run_of_04"] and not results["has_second_stage"]
+    assert not Path(results["run_dir"]).exists()  # the small runs lived in a temporary folder, removed at the end
+
+
+def test_appendix_reads_the_run_of_notebook_04_without_writing_to_it(synthetic_chain, synthetic_data_dir, tmp_path):
+    run_dir = Path(synthetic_chain["04"]["run_dir"])
+    with read_only(run_dir):
+        results = execute("08_appendix_machinery.ipynb", {"DATA_DIR": str(synthetic_data_dir),
+                                                          "RUN_DIR": str(run_dir)}, tmp_path)
+    check_appendix(results)
+    assert results["read_run_of_04"] and results["has_second_stage"]
+    assert Path(results["run_dir"]) == run_dir and results["completed_epochs"] == synthetic_chain["04"]["epochs_run"]
 
 
 def test_going_further_measures_every_variant(synthetic_data_dir, tmp_path):

@@ -59,3 +59,14 @@ def test_the_course_kernel_carries_the_settings_and_keeps_low_level_output_out(t
     assert spec["env"] == COURSE_ENVIRONMENT and spec["argv"][0] == sys.executable
     config = (tmp_path / "etc" / "ipython" / "ipython_kernel_config.py").read_text()
     assert "c.IPKernelApp.capture_fd_output = False" in config
+
+
+def test_settings_for_child_processes_are_set_even_after_tensorflow_loaded_here():
+    # The course runner inside a test session: this process's TensorFlow is loaded, the kernels it starts are not.
+    code = ("import json, os, tensorflow, helpers.tensorflow_env as t\n"
+            "os.environ['TF_ENABLE_ONEDNN_OPTS'] = '0'\n"
+            "t.apply_course_environment(for_children_only=True)\n"
+            "print(json.dumps({k: os.environ.get(k) for k in t.COURSE_ENVIRONMENT}))")
+    completed = run_python(code)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert json.loads(completed.stdout.splitlines()[-1]) == {**COURSE_ENVIRONMENT, "TF_ENABLE_ONEDNN_OPTS": "0"}
