@@ -99,6 +99,7 @@ def check_training_chain(chain: dict[str, dict[str, Any]], n_test: int) -> None:
     assert math.isfinite(evaluation["train_loss"]) and math.isfinite(evaluation["val_loss"])
     assert inference["n_images"] == inference["n_rows"] == n_test
     assert inference["ids_complete"] and inference["masks_match"]
+    assert inference["projected_seconds_18000"] == pytest.approx(18_000 / inference["sections_per_second"])
     assert inference["threshold"] == pytest.approx(training["final_threshold"])
     from helpers.predict import read_submission
 
