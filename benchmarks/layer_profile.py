@@ -216,7 +216,6 @@ def profile(img_size: int, base_filters: int, depth: int, batch_size: int, repea
 def main(argv: list[str] | None = None) -> int:
     """Profile the U-Net's layers, print the tables and write the JSON report."""
     args = parse_args(argv)
-    apply_course_environment()  # oneDNN on, as the course trains; TensorFlow loads below
     settings = {name: getattr(args, name) for name in ("img_size", "base_filters", "depth", "batch_size",
                                                         "repeats", "quick", "keras_batch_norm", "channels_first")}
     measured = profile(args.img_size, args.base_filters, args.depth, args.batch_size, args.repeats,
@@ -233,4 +232,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    apply_course_environment()  # oneDNN on, as the course trains, before profile() loads TensorFlow
     sys.exit(main())

@@ -260,7 +260,10 @@ def test_quick_benchmark_run_writes_a_complete_report(real_data_dir, tmp_path):
     for name, row in report["pipelines"].items():
         assert set(row) == PIPELINE_KEYS, name
         assert row["train_images_per_s"] > 0 and row["infer_images_per_s"] > 0 and row["peak_rss_mib"] > 0
-        assert 0 < row["matmul_fraction"] < 1.5, name
+        # Against the float32 matmul rate: a float32 run stays below it, a bfloat16 one (what "auto" picks on a
+        # CPU with AVX512-BF16) may pass it, and the quick run's small product reads the rate low.
+        bound = 1.5 if "float32" in settings["pipelines"][name]["setup"] else 10
+        assert 0 < row["matmul_fraction"] < bound, name
         assert 0.0 <= row["best_score"] <= 1.0
         assert set(row["seconds_to_score"]) == SCORE_KEYS
         for target, seconds in row["seconds_to_score"].items():
