@@ -15,6 +15,7 @@ Inputs may be one image ``(H, W)`` with a 2-D kernel ``(kh, kw)``, one image ``(
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -194,20 +195,49 @@ def keras_conv2d_input_gradient(
     padding: str = "valid",
     output_padding: Pair | None = None,
 ) -> np.ndarray:
-    """conv_transpose2d(x) as the gradient of sum(Conv2D(z) * x) with respect to Conv2D's input z."""
-    import keras  # imported here so the NumPy reference works without loading TensorFlow
-    import tensorflow as tf
+    """conv_transpose2d(x) as the gradient of sum(Conv2D(z) * x) with respect to Conv2D's input z.
+
+    The gradient is taken in a traced function (``_conv2d_input_gradient``), not eagerly; see there why.
+    """
+    import tensorflow as tf  # imported here so the NumPy reference works without loading TensorFlow
 
     batch, kernel4 = _as_batch(x, kernel, "keras_conv2d_input_gradient", channel_axis=3)
     out_shape = conv_transpose2d(np.zeros((1, *batch.shape[1:])), kernel4, stride, padding, output_padding).shape
     # Conv2DTranspose's kernel (kh, kw, out, in) is, unchanged, a Conv2D kernel (kh, kw, in', out')
     # going back from the upsampled tensor to x.
-    layer = keras.layers.Conv2D(kernel4.shape[3], kernel4.shape[:2], strides=stride, padding=padding, use_bias=False)
-    _with_kernel(layer, out_shape, kernel4)
-    z = tf.Variable(tf.zeros((batch.shape[0], *out_shape[1:])))
-    with tf.GradientTape() as tape:
-        total = tf.reduce_sum(layer(z) * batch.astype(np.float32))
-    return _restore_axes(tape.gradient(total, z).numpy(), np.ndim(x))
+    gradient = _conv2d_input_gradient(_pair(stride, "stride", minimum=1), padding)(
+        tf.zeros((batch.shape[0], *out_shape[1:])), tf.constant(kernel4, tf.float32), tf.constant(batch, tf.float32)
+    )
+    return _restore_axes(gradient.numpy(), np.ndim(x))
+
+
+@functools.cache
+def _conv2d_input_gradient(strides: tuple[int, int], padding: str):
+    """A traced (concrete) function (z, kernel, x) -> gradient of sum(conv(z, kernel) * x) with respect to z.
+
+    conv is what keras.layers.Conv2D computes (``keras.ops.conv``, no bias). Traced once per stride and
+    padding, for any shapes. Why traced: TensorFlow's Conv2D gradient always computes the kernel's gradient
+    too, and eagerly it runs; in a traced function the unused kernel gradient is pruned before it runs. With
+    oneDNN on (helpers sets TF_ENABLE_ONEDNN_OPTS=1), TensorFlow 2.21's kernel for it (Conv2DBackpropFilter,
+    run by oneDNN 3.7.3's jit_1x1 backward-weights code) writes past its buffer for a 1 x 1 kernel with
+    stride > 1 and few channels (seen with 1-3 channels on inputs of 10 x 10 and more whose last rows lie past
+    the last window, as Conv2DTranspose's outputs do when the kernel is smaller than the stride; oneDNN issue
+    6035 describes the same overrun). Run eagerly over notebook 01's grid, the heap corruption killed the
+    process now and then (issue 18).
+    """
+    import keras
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None] * 4, tf.float32)
+
+    @tf.function(input_signature=[spec, spec, spec], autograph=False)
+    def input_gradient(z, kernel, x):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            total = tf.reduce_sum(keras.ops.conv(z, kernel, strides=strides, padding=padding) * x)
+        return tape.gradient(total, z)
+
+    return input_gradient.get_concrete_function()  # traced here, once; calling it never traces again
 
 
 def _with_kernel(layer, input_shape: tuple[int, ...], kernel4: np.ndarray):

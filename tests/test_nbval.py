@@ -1,8 +1,8 @@
 """`pytest --nbval-lax` over the notebooks whose default parameters run in seconds (01 and 03).
 
 The notebooks are committed without outputs, so nbval executes every cell (a failing assert fails it) but has
-no stored output to compare with; tests/test_notebook_01.py compares the `# NBVAL_CHECK_OUTPUT` cells with
-expected text. Notebooks 02 and 04-07 load or train on a data set with their defaults, so they run through
+no stored output to compare with; tests/test_notebook_01.py compares the cells tagged `nbval-check-output`
+with expected text. Notebooks 02 and 04-07 load or train on a data set with their defaults, so they run through
 papermill with small parameters in tests/test_notebooks.py instead.
 """
 
@@ -15,13 +15,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 FAST_NOTEBOOKS = ["notebooks/01_transposed_convolution.ipynb", "notebooks/03_unet_model.ipynb"]
 CELL_TIMEOUT_S = 120  # a hung cell fails by name instead of hanging the suite (the slowest cell takes seconds)
 RUN_TIMEOUT_S = 600
-# One retry: in one full suite run in four here, notebook 01's cell 20 (many small Keras layers built and run
-# eagerly) hung inside TensorFlow, uninterruptibly, while it takes seconds otherwise. A real failure fails twice.
-ATTEMPTS = 2
+# No retry: the intermittent deaths and hangs of notebook 01's Keras grid were heap corruption in TensorFlow's
+# oneDNN kernel for a gradient the grid never needed (issue 18, fixed in helpers.transposed). A failure here is
+# real; `python -m benchmarks.stress_notebooks` repeats the notebooks under CPU load to check that again.
 
 
 def run_nbval() -> tuple[int | None, str]:
@@ -45,11 +49,6 @@ def run_nbval() -> tuple[int | None, str]:
 
 
 def test_fast_notebooks_pass_nbval_lax():
-    failures = []
-    for _ in range(ATTEMPTS):
-        returncode, output = run_nbval()
-        if returncode == 0:
-            break
-        failures.append(f"nbval exited with {returncode}:\n{output[-4000:]}")
-    assert returncode == 0, "\n\n".join(failures)
+    returncode, output = run_nbval()
+    assert returncode == 0, f"nbval exited with {returncode} (None: killed after {RUN_TIMEOUT_S} s):\n{output[-4000:]}"
     assert " passed" in output

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -234,6 +237,32 @@ def test_keras_wrappers_keep_the_input_layout() -> None:
     image = np.ones((3, 3, 2), dtype=np.float32)
     kernel4 = np.ones((2, 2, 1, 2), dtype=np.float32)
     assert keras_conv2d_input_gradient(image, kernel4, 2, "same").shape == (6, 6, 1)
+
+
+# A 1 x 1 kernel with stride 3 and "valid": the Conv2D goes from Conv2DTranspose's 15 x 15 output back to 5 x 5, and
+# rows/columns 13-14 lie past its last window. TensorFlow 2.21's oneDNN kernel for the *kernel's* gradient of that
+# Conv2D corrupts the heap (issue 18), so the helper must never run it: oneDNN's log must show no backward_weights.
+ONEDNN_PROBE = """
+import numpy as np
+import helpers
+from helpers.transposed import conv_transpose2d, keras_conv2d_input_gradient
+x, kernel = np.ones((1, 5, 5, 1), np.float32), np.ones((1, 1, 1, 1), np.float32)
+for _ in range(3):
+    assert np.allclose(keras_conv2d_input_gradient(x, kernel, 3), conv_transpose2d(x, kernel, 3))
+print("probe done")
+"""
+
+
+@pytest.mark.slow
+def test_input_gradient_never_runs_the_kernel_gradient_that_corrupts_the_heap() -> None:
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_VERBOSE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", ONEDNN_PROBE], env=env, capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "probe done" in result.stdout
+    executed = [line for line in result.stdout.splitlines() if ",primitive,exec," in line]
+    assert any(",backward_data," in line for line in executed), "oneDNN's log is empty: is oneDNN on?"
+    assert not any(",backward_weights," in line for line in executed)
 
 
 # ----------------------------------------------------------------------------- matrix view, overlaps, checkerboards
