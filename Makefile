@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # is made once.
 TEST_WORKERS ?= 2
 
-.PHONY: course test test-fast lint book data bench bench-full bench-throughput bench-layers lab clean
+.PHONY: course test test-fast lint stress book data bench bench-full bench-throughput bench-layers lab clean
 
 $(STAMP): pyproject.toml helpers/tensorflow_env.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version)'
@@ -56,6 +56,10 @@ DATA_ARGS ?=
 data: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[data]"
 	$(BIN)/python -m helpers.download download $(DATA_DEST) $(DATA_ARGS)
+
+# Notebooks run again and again under CPU load, to catch kernel deaths (issue 18): make stress ARGS="--runs 30"
+stress: $(STAMP)
+	$(BIN)/python -m benchmarks.stress_notebooks $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_bench --quick $(ARGS)
