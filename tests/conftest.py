@@ -20,6 +20,13 @@ def real_data_dir_or_none() -> Path | None:
     return path if (path / "train" / "images").is_dir() else None
 
 
+def fresh_rng(seed: int = 0):
+    """A fresh NumPy generator for a test, seeded."""
+    import numpy as np
+
+    return np.random.default_rng(seed)
+
+
 def tiny_config(data_dir: Path, **overrides):
     """A config that trains in seconds: 32x32 resized inputs, a two-level U-Net with 4 base filters."""
     from helpers.config import TrainConfig

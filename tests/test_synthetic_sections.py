@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import fresh_rng
 from helpers import NATIVE_SIZE
 from helpers.synthetic_sections import (
     SyntheticSection,
@@ -18,11 +19,6 @@ from helpers.synthetic_sections import (
 )
 
 
-def _rng(seed: int = 0) -> np.random.Generator:
-    """A fresh generator for a test."""
-    return np.random.default_rng(seed)
-
-
 @pytest.fixture(scope="module")
 def many_sections() -> list[SyntheticSection]:
     """300 sections, for the statistics of the mix."""
@@ -30,7 +26,7 @@ def many_sections() -> list[SyntheticSection]:
 
 
 def test_sample_depth_is_spread_like_the_real_depths() -> None:
-    depths = np.array([sample_depth(_rng(seed)) for seed in range(400)])
+    depths = np.array([sample_depth(fresh_rng(seed)) for seed in range(400)])
     assert depths.min() >= 50 and depths.max() < 950
     assert 450 < depths.mean() < 560
 
@@ -41,20 +37,20 @@ def test_salt_probability_is_low_for_shallow_sections() -> None:
 
 
 def test_sample_coverage_is_spread_and_sometimes_full() -> None:
-    coverages = np.array([sample_coverage(_rng(seed)) for seed in range(600)])
+    coverages = np.array([sample_coverage(fresh_rng(seed)) for seed in range(600)])
     assert coverages.min() > 0 and coverages.max() == 1.0
     assert 0.15 < np.mean(coverages < 0.1) < 0.55
     assert np.mean(coverages > 0.5) > 0.2
 
 
 def test_sample_peak_frequency_is_lower_for_deeper_sections() -> None:
-    shallow = np.mean([sample_peak_frequency(_rng(seed), 100) for seed in range(200)])
-    deep = np.mean([sample_peak_frequency(_rng(seed), 900) for seed in range(200)])
+    shallow = np.mean([sample_peak_frequency(fresh_rng(seed), 100) for seed in range(200)])
+    deep = np.mean([sample_peak_frequency(fresh_rng(seed), 900) for seed in range(200)])
     assert 0.022 <= deep < shallow <= 0.3
 
 
 def test_generate_sample_returns_an_image_a_mask_and_a_depth() -> None:
-    sample = generate_sample(_rng())
+    sample = generate_sample(fresh_rng())
     image, mask = sample.image, sample.mask
     assert image.shape == mask.shape == (NATIVE_SIZE, NATIVE_SIZE)
     assert image.dtype == mask.dtype == np.float32
