@@ -354,10 +354,7 @@ def check_given_parameters(given: dict[str, Any], notebooks: Sequence[Path]) -> 
         raise ValueError(f"-p {', '.join(unknown)}: no notebook has such a parameter; "
                          f"known: {', '.join(sorted(known))}")
     checked = {name: value for name, value in given.items() if name in PARAMETER_RULES}
-    try:
-        check_parameters(**checked)
-    except ValueError as error:
-        raise ValueError(str(error).replace("Change it in the parameters cell (or with -p", "(set with -p")) from None
+    check_parameters(how_to_change="Give another value with -p {name} VALUE.", **checked)
 
 
 def writable_output_dir(output_dir: Path) -> Path:

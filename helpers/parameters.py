@@ -57,14 +57,18 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
 }
 
 
-def check_parameters(**values: Any) -> None:
+IN_A_NOTEBOOK = "Change it in the parameters cell (or with -p {name} ...)"
+"""How a notebook's reader changes a parameter; the course runner says how on its command line instead."""
+
+
+def check_parameters(how_to_change: str = IN_A_NOTEBOOK, **values: Any) -> None:
     """Raise ValueError naming the first parameter whose value cannot work, and what to set instead."""
     for name, value in values.items():
         if name not in PARAMETER_RULES:
             raise ValueError(f"check_parameters has no rule for {name}; known: {', '.join(sorted(PARAMETER_RULES))}")
         accepts, rule = PARAMETER_RULES[name]
         if not accepts(value):
-            raise ValueError(f"{name} {rule}; got {value!r}. Change it in the parameters cell (or with -p {name} ...)")
+            raise ValueError(f"{name} {rule}; got {value!r}. {how_to_change.format(name=name)}")
     if "IMG_SIZE" in values and ("SIZING" in values or "DEPTH" in values):
         problem = img_size_problem(values["IMG_SIZE"], values.get("SIZING", "resize"), values.get("DEPTH", 4))
         if problem:
