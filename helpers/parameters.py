@@ -36,6 +36,8 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "N_IMAGES": _integer(0, "must be an integer >= 0 (0 means all images)"),
     "N_SHOW": _integer(1, "must be a positive integer"),
     "SEED": _integer(0, "must be an integer >= 0"),
+    "N_RANDOM_CHECKS": _integer(0, "must be an integer >= 0 (0 checks the grid alone)"),
+    "LEARN_STEPS": _integer(0, "must be an integer >= 0 (0 compares the models untrained)"),
     "BASE_FILTERS": _integer(1, "must be a positive integer, e.g. 16"),
     "DEPTH": (lambda v: is_int(v) and 1 <= v <= 6, "must be an integer from 1 to 6"),
     "IMG_SIZE": (lambda v: not img_size_problem(v, sizing="resize"),
