@@ -25,6 +25,10 @@ STRATEGIES = ("none", "mirrored", "multiworker")
 """Values of DISTRIBUTE: one device, several on one machine, or several machines."""
 SCHEDULES = ("plateau", "cosine")
 """How the learning rate moves: divided on a val_loss plateau (the original), or a warm-up then a cosine decay."""
+UPSAMPLINGS = {"transpose3x3": "the tutorial's 3x3 transposed convolution, stride 2",
+               "transpose2x2": "the U-Net paper's 2x2 transposed convolution, stride 2",
+               "resize_conv": "nearest-neighbour 2x resize, then a 3x3 convolution"}
+"""How a decoder stage doubles its feature map's side (notebook 01 compares them on a flat image)."""
 MONITOR_MODES = {"val_score": "max", "val_loss": "min"}
 """What a run may select its best epoch by, and whether higher or lower is better."""
 SCORE_THRESHOLD = 0.5
@@ -35,9 +39,9 @@ FINE_TUNE_LEARNING_RATE = 1e-4
 FINE_TUNE_EPOCHS = 25
 """The second stage's recipe: the loss of the challenge's top solutions, at the first stage's lowered rate."""
 
-SPLIT_FIELDS = ("n_images", "val_fraction", "seed")
+SPLIT_FIELDS = ("n_images", "val_fraction", "seed", "split_seed")
 """Config fields that, with the data folder, decide which images a run trains and validates on."""
-WEIGHT_FIELDS = ("base_filters", "depth", "batch_norm", "single_conv_blocks")
+WEIGHT_FIELDS = ("base_filters", "depth", "batch_norm", "single_conv_blocks", "skip_connections", "upsampling")
 """Config fields that decide the network's weights, so a run can only start from a run that shares them."""
 
 
@@ -93,6 +97,8 @@ class TrainConfig:
     dropout: float = 0.05
     batch_norm: bool = True
     single_conv_blocks: bool = False  # True rebuilds the original notebook's slip
+    skip_connections: bool = True  # False: no concatenations, an encoder-decoder (notebook 07)
+    upsampling: str = "transpose3x3"  # the decoder's up-sampling, one of UPSAMPLINGS
     # TensorFlow's fused batch-norm kernel for training: the same arithmetic as Keras' layer, faster on a CPU
     # (README, Performance); False builds Keras' own BatchNormalization.
     fused_batch_norm: bool = True
@@ -111,7 +117,8 @@ class TrainConfig:
     # judged by; the original followed val_loss ("val_loss" rebuilds that). The LR schedule follows val_loss.
     monitor: str = "val_score"
     augment: bool = True
-    seed: int = 0
+    seed: int = 0  # the initial weights, the augmentation, the batches and (unless split_seed) the split
+    split_seed: int = -1  # -1: the split follows seed; else it is fixed, so runs with other seeds share it
     # A finished run folder whose best model starts this run (a fine-tuning stage, e.g. LOSS="lovasz"
     # after BCE). Its split must be this run's, or its training images would leak into validation.
     init_from: str = ""
@@ -133,6 +140,9 @@ class TrainConfig:
             (is_int(self.epochs) and self.epochs > 0, "EPOCHS", "must be positive"),
             (self.learning_rate > 0, "LEARNING_RATE", "must be positive"),
             (0 < self.batch_norm_momentum < 1, "BATCH_NORM_MOMENTUM", "must lie strictly between 0 and 1"),
+            (self.upsampling in UPSAMPLINGS, "UPSAMPLING", f"must be one of {tuple(UPSAMPLINGS)}"),
+            (is_int(self.split_seed) and self.split_seed >= -1, "SPLIT_SEED",
+             "must be -1 (the split follows SEED) or a seed >= 0"),
             (self.lr_schedule in SCHEDULES, "LR_SCHEDULE", f"must be one of {SCHEDULES}"),
             (self.warmup_epochs >= 0 and (self.lr_schedule != "cosine" or self.warmup_epochs < self.epochs),
              "WARMUP_EPOCHS", "must be >= 0, and fewer than EPOCHS with a cosine schedule"),
@@ -148,6 +158,11 @@ class TrainConfig:
         problem = img_size_problem(self.img_size, self.sizing, self.depth)
         if problem:
             raise ValueError(problem)
+
+    @property
+    def split_seed_used(self) -> int:
+        """The seed that draws the training/validation split: split_seed when set, else seed."""
+        return self.split_seed if self.split_seed >= 0 else self.seed
 
     def to_json(self) -> dict[str, Any]:
         """The config as a JSON-ready dict."""

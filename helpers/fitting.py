@@ -29,7 +29,8 @@ def build_and_compile(config: TrainConfig, setup: DeviceSetup, steps_per_epoch: 
         model = build_unet(input_size=config.img_size, base_filters=config.base_filters, depth=config.depth,
                            dropout=config.dropout, batch_norm=config.batch_norm,
                            single_conv_blocks=config.single_conv_blocks,
-                           fused_batch_norm=config.fused_batch_norm, batch_norm_momentum=config.batch_norm_momentum)
+                           fused_batch_norm=config.fused_batch_norm, batch_norm_momentum=config.batch_norm_momentum,
+                           skip_connections=config.skip_connections, upsampling=config.upsampling)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate_of(config, setup, steps_per_epoch)),
                       loss=get_loss(config.loss), metrics=[KerasIoU()], jit_compile=setup.jit_compile)
     return model
@@ -92,8 +93,12 @@ def make_datasets(config: TrainConfig, data: PreparedData, setup: DeviceSetup, s
 
 
 def fit(model: Any, config: TrainConfig, data: PreparedData, setup: DeviceSetup, callbacks: Sequence[Any] = (),
-        initial_epoch: int = 0, shuffle: bool = True) -> Any:
-    """Train model on the prepared data for epochs initial_epoch+1 .. config.epochs; Keras' History."""
+        initial_epoch: int = 0, shuffle: bool = True, last_epoch: int | None = None) -> Any:
+    """Train model on the prepared data for epochs initial_epoch+1 .. last_epoch (config.epochs); Keras' History.
+
+    A last_epoch before config.epochs trains the first epochs of the configured run, schedule and all.
+    """
     train_ds, val_ds = make_datasets(config, data, setup, shuffle)
-    return model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+    epochs = config.epochs if last_epoch is None else min(last_epoch, config.epochs)
+    return model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
                      callbacks=list(callbacks), verbose=0, shuffle=False)  # the tf.data pipeline shuffles

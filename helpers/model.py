@@ -5,7 +5,8 @@ point at them: ``enc{k}_conv1``, ``enc{k}_bn1``, ``enc{k}_relu1``, ..., ``enc{k}
 ``enc{k}_drop`` for encoder level k = 1..depth (level 1 works at full resolution);
 ``bottleneck_conv1``, ...; ``dec{k}_up``, ``dec{k}_concat``, ``dec{k}_drop``, ``dec{k}_conv1``, ...
 for the decoder stage that joins encoder level k (so the decoder runs dec{depth} first and dec1
-last); and ``output``.
+last); and ``output``. The resize-then-convolve up-sampling adds ``dec{k}_resize`` before ``dec{k}_up``; a U-Net
+built without skip connections has no ``dec{k}_concat``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import math
 
 import keras
 from keras import layers
+
+from helpers.config import UPSAMPLINGS
 
 KERNEL_SIZE = 3
 POOL_SIZE = 2
@@ -67,8 +70,20 @@ def conv_block(
     return x
 
 
-def _validate_unet_arguments(input_size: int, base_filters: int, depth: int, dropout: float) -> None:
+def up_sample(x: keras.KerasTensor, filters: int, upsampling: str, name: str) -> keras.KerasTensor:
+    """Double the feature map's side the `upsampling` way (UPSAMPLINGS); the learned layer is `{name}_up`."""
+    if upsampling == "resize_conv":
+        x = layers.UpSampling2D(POOL_SIZE, interpolation="nearest", name=f"{name}_resize")(x)
+        return layers.Conv2D(filters, KERNEL_SIZE, padding="same", name=f"{name}_up")(x)
+    kernel = UPSAMPLE_KERNEL_SIZE if upsampling == "transpose3x3" else POOL_SIZE
+    return layers.Conv2DTranspose(filters, kernel, strides=POOL_SIZE, padding="same", name=f"{name}_up")(x)
+
+
+def _validate_unet_arguments(input_size: int, base_filters: int, depth: int, dropout: float,
+                             upsampling: str = "transpose3x3") -> None:
     """Raise ValueError naming the parameter when a U-Net argument cannot work."""
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}; got {upsampling!r}")
     if depth < 1:
         raise ValueError(f"depth must be at least 1 (one pooling level), got depth={depth}")
     if base_filters < 1:
@@ -97,6 +112,8 @@ def build_unet(
     name: str = "unet",
     fused_batch_norm: bool = False,
     batch_norm_momentum: float = 0.99,
+    skip_connections: bool = True,
+    upsampling: str = "transpose3x3",
 ) -> keras.Model:
     """Build the U-Net for (input_size, input_size, 1) images; the sigmoid output is float32.
 
@@ -107,9 +124,11 @@ def build_unet(
     FusedBatchNormalization (same weights and arithmetic, faster training on CPUs), as training does
     by default (TrainConfig.fused_batch_norm); the default here is Keras' own layer, for teaching.
     `batch_norm_momentum` is how much of its moving statistics each training step keeps (Keras' default
-    0.99 averages over about 100 steps; a short run needs them to settle sooner).
+    0.99 averages over about 100 steps; a short run needs them to settle sooner). `skip_connections=False`
+    leaves out every concatenation (the decoder sees only the bottleneck: an encoder-decoder, for notebook 07's
+    comparison); `upsampling` picks the decoder's up-sampling from UPSAMPLINGS.
     """
-    _validate_unet_arguments(input_size, base_filters, depth, dropout)
+    _validate_unet_arguments(input_size, base_filters, depth, dropout, upsampling)
     convs = 1 if single_conv_blocks else 2
     inputs = keras.Input(shape=(input_size, input_size, 1), name="image")
     x = inputs
@@ -126,10 +145,9 @@ def build_unet(
                    batch_norm_momentum)
     for level in range(depth, 0, -1):
         filters = base_filters * 2 ** (level - 1)
-        x = layers.Conv2DTranspose(
-            filters, UPSAMPLE_KERNEL_SIZE, strides=POOL_SIZE, padding="same", name=f"dec{level}_up"
-        )(x)
-        x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level - 1]])
+        x = up_sample(x, filters, upsampling, f"dec{level}")
+        if skip_connections:
+            x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level - 1]])
         x = layers.Dropout(dropout, name=f"dec{level}_drop")(x)
         x = conv_block(x, filters, batch_norm, f"dec{level}", convs, fused_batch_norm, batch_norm_momentum)
     # float32 output: under a mixed-precision policy the sigmoid and the loss stay in full precision.
@@ -157,7 +175,8 @@ def level_shapes(model: keras.Model) -> list[tuple[str, tuple[int, ...]]]:
     return [
         (layer.name, tuple(int(side) for side in layer.output.shape[1:]))
         for layer in model.layers
-        if layer.name in landmarks or layer.name == "output" or isinstance(layer, LANDMARK_LAYER_TYPES)
+        if layer.name in landmarks or layer.name == "output" or layer.name.endswith("_up")
+        or isinstance(layer, LANDMARK_LAYER_TYPES)
     ]
 
 

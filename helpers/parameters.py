@@ -36,6 +36,9 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "N_IMAGES": _integer(0, "must be an integer >= 0 (0 means all images)"),
     "N_SHOW": _integer(1, "must be a positive integer"),
     "SEED": _integer(0, "must be an integer >= 0"),
+    "SEEDS": _integer(1, "must be a positive integer: how many seeds each variant trains with (3 or more to "
+                         "see the spread)"),
+    "SPLIT_SEED": _integer(0, "must be an integer >= 0"),
     "N_RANDOM_CHECKS": _integer(0, "must be an integer >= 0 (0 checks the grid alone)"),
     "LEARN_STEPS": _integer(0, "must be an integer >= 0 (0 compares the models untrained)"),
     "BASE_FILTERS": _integer(1, "must be a positive integer, e.g. 16"),

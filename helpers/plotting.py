@@ -253,8 +253,11 @@ def plot_learning_curves(history: list[dict[str, float]], best_epoch: int | None
     return fig
 
 
-def plot_stage_scores(stages: dict[str, list[dict[str, float]]]) -> Figure:
-    """Validation competition score per epoch through consecutive training stages, each stage's best starred."""
+def plot_stage_scores(stages: dict[str, list[dict[str, float]]], no_salt_score: float | None = None) -> Figure:
+    """Validation competition score per epoch through consecutive training stages, each stage's best starred.
+
+    no_salt_score draws the score of predicting no salt anywhere: a model below it has learned nothing useful.
+    """
     fig = Figure(figsize=(8, 3.6), layout="constrained")
     ax = fig.subplots()
     offset, previous_best = 0, None
@@ -274,6 +277,9 @@ def plot_stage_scores(stages: dict[str, list[dict[str, float]]]) -> Figure:
                     label=f"{label}: best {scores[best]:.3f} (epoch {best + 1})")
             previous_best = (epochs[best], scores[best])
         offset += len(history)
+    if no_salt_score is not None:
+        ax.axhline(no_salt_score, color="black", linestyle="-.", linewidth=1,
+                   label=f"predicting no salt anywhere ({no_salt_score:.3f})")
     ax.set(title="validation competition score, stage after stage", xlabel="epoch (stages one after the other)",
            ylabel="score")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -312,31 +318,6 @@ def plot_scores_by_class(classes: np.ndarray, scores: np.ndarray) -> Figure:
     ax.set_ylim(0, 1.1)
     ax.set(title="competition score per coverage class", xlabel="coverage class (0 = no salt)",
            ylabel="mean score")
-    return fig
-
-
-def plot_variant_scores(scores: dict[str, float], noise: float | None = None, title: str = "",
-                        no_salt_score: float | None = None) -> Figure:
-    """Bars of one score per variant; a +-noise band around the first (the baseline), a line at no_salt_score."""
-    if not scores:
-        raise ValueError("plot_variant_scores needs at least one variant")
-    names, values = list(scores), [float(value) for value in scores.values()]
-    fig = Figure(figsize=(7, 0.5 * len(names) + 1.4), layout="constrained")
-    ax = fig.subplots()
-    ax.barh(names, values, color=["tab:grey"] + ["tab:blue"] * (len(names) - 1))
-    if noise:
-        ax.axvspan(values[0] - noise, values[0] + noise, color="tab:orange", alpha=0.2,
-                   label=f"baseline +- {noise:.3f} (seed-to-seed difference)")
-    if no_salt_score is not None:
-        ax.axvline(no_salt_score, color="black", linestyle="--", linewidth=1,
-                   label=f"predicting no salt anywhere ({no_salt_score:.3f})")
-    if noise or no_salt_score is not None:
-        ax.legend(fontsize=8, loc="lower right")
-    for row, value in enumerate(values):
-        ax.text(value, row, f" {value:.3f}", va="center", fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1.05)
-    ax.set(title=title or "validation score per variant", xlabel="competition score")
     return fig
 
 

@@ -53,7 +53,7 @@ def prepare_data(config: TrainConfig, progress: bool = True) -> PreparedData:
     """Load the labelled images, split them by coverage and size them for the network."""
     data_dir = resolve_data_dir(config.data_dir)
     dataset = load_train(data_dir, n_images=config.n_images, progress=progress)
-    train_idx, val_idx = stratified_split(salt_coverage(dataset.masks), config.val_fraction, config.seed,
+    train_idx, val_idx = stratified_split(salt_coverage(dataset.masks), config.val_fraction, config.split_seed_used,
                                           source=data_dir)
     sizing = Sizing(mode=config.sizing, size=config.img_size)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from helpers.config import (
     FINE_TUNE_EPOCHS,
     FINE_TUNE_LEARNING_RATE,
     FINE_TUNE_LOSS,
+    SCORE_THRESHOLD,
     SPLIT_FIELDS,
     WEIGHT_FIELDS,
     TrainConfig,
@@ -64,8 +66,12 @@ class RunResult:
 
 
 def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str | Path = "runs",
-          data: PreparedData | None = None) -> RunResult:
-    """Train (or resume) a run: the model, history, metrics and figures land in its run folder."""
+          data: PreparedData | None = None, callbacks: Sequence[Any] = ()) -> RunResult:
+    """Train (or resume) a run: the model, history, metrics and figures land in its run folder.
+
+    callbacks: more Keras callbacks to watch the run (notebook 04's PredictionSnapshots); they run after the
+    run's own, so they see each epoch's validation score, and nothing of theirs is saved in the run folder.
+    """
     import keras
 
     from helpers.callbacks import ValidationScore, run_callbacks
@@ -103,14 +109,14 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
             start_from_run(model, init_source, config)
     initial_epoch = state["completed_epochs"] if state else 0
     _, val_batch = batch_sizes(config, data, setup)
-    callbacks = run_callbacks(config, run_dir, ValidationScore(data.x_val, data.val_masks_native, data.sizing,
-                                                                val_batch), state)
+    own = run_callbacks(config, run_dir, ValidationScore(data.x_val, data.val_masks_native, data.sizing, val_batch),
+                        state)
     started = time.perf_counter()
     if not (state and state.get("stopped_early")) and initial_epoch < config.epochs:
-        fit(model, config, data, setup, callbacks.all, initial_epoch=initial_epoch)
-    if callbacks.nan_guard.diverged_at is not None:
-        epoch, batch = callbacks.nan_guard.diverged_at
-        write_history(run_dir, callbacks.checkpoint.history)
+        fit(model, config, data, setup, [*own.all, *callbacks], initial_epoch=initial_epoch)
+    if own.nan_guard.diverged_at is not None:
+        epoch, batch = own.nan_guard.diverged_at
+        write_history(run_dir, own.checkpoint.history)
         raise TrainingDivergedError(
             f"the training loss became NaN at epoch {epoch}, batch {batch}; training stopped. "
             f"{run_dir} keeps the config, the history and the models of the last good epoch. "
@@ -123,7 +129,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, run_root: str 
 
 def finish_run(run_dir: Path, config: TrainConfig, data: PreparedData, setup, seconds: float) -> dict[str, Any]:
     """Evaluate the best model on the validation set and write metrics.json and the learning curves."""
-    from helpers.metrics import best_threshold, competition_score
+    from helpers.metrics import best_threshold, competition_score, competition_score_per_image
     from helpers.plotting import plot_learning_curves, save_figure
     from helpers.predict import predict_probabilities
 
@@ -143,7 +149,7 @@ def finish_run(run_dir: Path, config: TrainConfig, data: PreparedData, setup, se
         "stopped_early": bool(state.get("stopped_early", False)),
         "best_epoch_val_loss": float(best_row["val_loss"]),
         "best_epoch_val_score": float(best_row.get("val_score", math.nan)),
-        "val_score": float(competition_score(truth, plain > 0.5)),
+        "val_score": float(competition_score(truth, plain > SCORE_THRESHOLD)),
         "val_score_tta": float(competition_score(truth, flipped > 0.5)),
         "threshold": float(threshold),
         "val_score_tta_threshold": float(competition_score(truth, flipped > threshold)),
@@ -154,6 +160,8 @@ def finish_run(run_dir: Path, config: TrainConfig, data: PreparedData, setup, se
         "parameters": int(model.count_params()),
         "device": setup.summary(),
         "data_dir": str(data.data_dir),
+        # Each validation section's score, in split.json's order: what a paired comparison of runs needs.
+        "val_section_scores": [float(score) for score in competition_score_per_image(truth, plain > SCORE_THRESHOLD)],
     }
     figure = plot_learning_curves(history, best_epoch=best_epoch)
     save_figure(figure, "learning_curves", load_run(run_dir).figures_dir)

@@ -1,4 +1,4 @@
-"""Figures of notebook 04: which pixels each loss pushes, and a few sections' predictions as training goes.
+"""Figures of notebook 04: which pixels each loss pushes, predictions as training goes, the recipe step by step.
 
 Like helpers.plotting (whose section drawing they share), the functions return a matplotlib Figure built
 without pyplot: leave one as a cell's last expression to show it, save it with helpers.plotting.save_figure.
@@ -78,4 +78,29 @@ def plot_prediction_snapshots(images: Sequence[np.ndarray] | np.ndarray, masks: 
             ax.set_xticks([])
             ax.set_yticks([])
     fig.colorbar(image, ax=axes[:, 1:].ravel().tolist(), shrink=0.8, label="salt probability")
+    return fig
+
+
+def plot_step_curves(curves: Mapping[str, Sequence[float] | np.ndarray], title: str, ylabel: str,
+                     steps_per_epoch: int | None = None, points: Mapping[str, Sequence[float]] | None = None) -> Figure:
+    """Quantities per optimizer step (a learning rate, a moving average), epoch boundaries dotted.
+
+    points are drawn as small dots (e.g. each batch's own statistic, which the curves average).
+    """
+    if not curves:
+        raise ValueError("plot_step_curves needs at least one curve")
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for label, values in (points or {}).items():
+        ax.plot(np.arange(1, len(values) + 1), values, ".", markersize=3, color="lightgrey", label=label)
+    longest = 0
+    for label, values in curves.items():
+        ax.plot(np.arange(1, len(values) + 1), values, linewidth=1.8, label=label)
+        longest = max(longest, len(values))
+    if steps_per_epoch:
+        for boundary in range(steps_per_epoch, longest, steps_per_epoch):
+            ax.axvline(boundary + 0.5, color="grey", linestyle=":", linewidth=0.8)
+    ax.set(title=title, xlabel="optimizer step" + (" (dotted: epoch boundaries)" if steps_per_epoch else ""),
+           ylabel=ylabel)
+    ax.legend(fontsize=8)
     return fig

@@ -87,3 +87,21 @@ def test_a_warm_up_must_end_before_a_cosine_schedule_does():
         TrainConfig(lr_schedule="linear").validate()
     with pytest.raises(ValueError, match="BATCH_NORM_MOMENTUM"):
         TrainConfig(batch_norm_momentum=1.0).validate()
+
+
+def test_upsampling_and_split_seed_are_checked_naming_the_parameter():
+    with pytest.raises(ValueError, match="UPSAMPLING.*resize_conv.*'bilinear'"):
+        TrainConfig(upsampling="bilinear").validate()
+    with pytest.raises(ValueError, match="SPLIT_SEED"):
+        TrainConfig(split_seed=-2).validate()
+    assert TrainConfig(seed=3).split_seed_used == 3
+    assert TrainConfig(seed=3, split_seed=0).split_seed_used == 0
+
+
+def test_a_fixed_split_seed_gives_runs_with_other_seeds_the_same_split(synthetic_data_dir):
+    from helpers.prepared_data import prepare_data
+
+    splits = [prepare_data(TrainConfig(data_dir=str(synthetic_data_dir), seed=seed, split_seed=split_seed),
+                           progress=False).split() for seed, split_seed in ((0, -1), (1, 0), (1, -1))]
+    assert splits[0] == splits[1]  # seed 1 with the split of seed 0
+    assert splits[0] != splits[2]  # seed 1 alone draws its own split

@@ -206,3 +206,46 @@ def test_fused_batch_norm_matches_keras_batch_norm_and_reloads(tmp_path):
     batch = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
     np.testing.assert_allclose(model.predict(batch, verbose=0), reloaded.predict(batch, verbose=0),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_without_skip_connections_the_decoder_sees_only_the_bottleneck() -> None:
+    plain = build_unet(input_size=32, base_filters=2, depth=2, skip_connections=False)
+    with_skips = build_unet(input_size=32, base_filters=2, depth=2)
+    assert not any(isinstance(layer, keras.layers.Concatenate) for layer in plain.layers)
+    assert sum(isinstance(layer, keras.layers.Concatenate) for layer in with_skips.layers) == 2
+    # Each decoder's first convolution loses the skip's channels: 9 weights per input channel and output channel.
+    assert count_parameters(with_skips) - count_parameters(plain) == 9 * (4 * 4 + 2 * 2)
+    assert plain.output.shape[1:] == (32, 32, 1)
+
+
+@pytest.mark.parametrize(("upsampling", "kernel", "layer_type"), [
+    ("transpose3x3", (3, 3), keras.layers.Conv2DTranspose),
+    ("transpose2x2", (2, 2), keras.layers.Conv2DTranspose),
+    ("resize_conv", (3, 3), keras.layers.Conv2D),
+])
+def test_each_upsampling_doubles_the_side_with_its_own_layer(upsampling: str, kernel: tuple, layer_type) -> None:
+    model = build_unet(input_size=32, base_filters=2, depth=2, upsampling=upsampling)
+    up = model.get_layer("dec2_up")
+    assert type(up) is layer_type and up.kernel_size == kernel
+    assert up.output.shape[1:3] == (16, 16) and model.output.shape[1:] == (32, 32, 1)
+    resizes = [layer for layer in model.layers if isinstance(layer, keras.layers.UpSampling2D)]
+    assert len(resizes) == (2 if upsampling == "resize_conv" else 0)
+    assert "dec2_up" in dict(level_shapes(model))
+
+
+def test_a_flat_input_stays_flat_through_resize_then_convolve_whatever_the_weights() -> None:
+    # Notebook 01's point about checkerboards: every output pixel sees the same taps (away from the border).
+    flat = np.ones((1, 8, 8, 3), dtype=np.float32)
+    for upsampling, expect_flat in (("resize_conv", True), ("transpose3x3", False)):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((8, 8, 3))
+        from helpers.model import up_sample
+
+        model = keras.Model(inputs, up_sample(inputs, 4, upsampling, "probe"))
+        interior = np.asarray(model(flat))[0, 4:-4, 4:-4]
+        assert np.allclose(interior, interior[:1, :1], atol=1e-5) == expect_flat
+
+
+def test_refuses_an_unknown_upsampling_naming_the_choices() -> None:
+    with pytest.raises(ValueError, match="upsampling.*transpose3x3.*'bilinear'"):
+        build_unet(input_size=32, base_filters=2, depth=2, upsampling="bilinear")

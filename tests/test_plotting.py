@@ -22,7 +22,6 @@ from helpers.plotting import (
     plot_sections,
     plot_threshold_sweep,
     plot_unet_diagram,
-    plot_variant_scores,
     save_figure,
     show_section,
 )
@@ -195,19 +194,6 @@ def test_distributions_draw_one_outline_per_data_set():
         plot_distributions({}, "t", "x")
 
 
-def test_variant_scores_draw_a_bar_per_variant_and_the_noise_band():
-    figure = plot_variant_scores({"baseline": 0.6, "dice": 0.65}, noise=0.02)
-    ax = figure.axes[0]
-    bars = [patch for patch in ax.patches if patch.get_height() < 1]
-    assert [round(bar.get_width(), 3) for bar in bars] == [0.6, 0.65]
-    assert "0.020" in ax.get_legend().get_texts()[0].get_text()
-    with pytest.raises(ValueError, match="at least one"):
-        plot_variant_scores({})
-    marked = plot_variant_scores({"baseline": 0.1, "dice": 0.2}, no_salt_score=0.38).axes[0]
-    assert [list(line.get_xdata()) for line in marked.get_lines()] == [[0.38, 0.38]]
-    assert "no salt" in marked.get_legend().get_texts()[0].get_text()
-
-
 def test_stage_scores_run_one_stage_after_the_other_and_star_each_best():
     from helpers.plotting import plot_stage_scores
 
@@ -221,5 +207,8 @@ def test_stage_scores_run_one_stage_after_the_other_and_star_each_best():
     assert [list(line.get_xdata()) for line in ax.get_lines() if line.get_linestyle() == ":"] == [[3.5, 3.5]]
     (start,) = [line for line in ax.get_lines() if line.get_linestyle() == "--"]  # from the first stage's best
     assert (list(start.get_xdata()), list(start.get_ydata())) == ([2, 4], [0.7, 0.72])
+    marked = plot_stage_scores({"1: bce": first}, no_salt_score=0.39).axes[0]
+    (no_salt,) = [line for line in marked.get_lines() if line.get_linestyle() == "-."]
+    assert list(no_salt.get_ydata()) == [0.39, 0.39] and "no salt" in no_salt.get_label()
     unscored = plot_stage_scores({"1": [{"val_loss": 0.3}]}).axes[0]
     assert [line.get_label() for line in unscored.get_lines()] == ["1"]  # nothing to star

@@ -52,3 +52,16 @@ def test_prediction_snapshots_check_what_they_are_given():
         plot_prediction_snapshots(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)), {})
     with pytest.raises(ValueError, match="epoch 1"):
         plot_prediction_snapshots(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)), {1: np.zeros((3, 4, 4))})
+
+
+def test_step_curves_draw_each_curve_the_points_and_the_epoch_boundaries():
+    from helpers.training_figures import plot_step_curves
+
+    figure = plot_step_curves({"momentum 0.9": [0.0, 0.5, 0.9], "momentum 0.99": [0.0, 0.1, 0.2]}, "t", "mean",
+                              steps_per_epoch=1, points={"batch means": [1.0, 1.0, 1.0]})
+    ax = figure.axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[:3] == ["batch means", "momentum 0.9", "momentum 0.99"]
+    assert [list(line.get_xdata()) for line in ax.get_lines()[3:]] == [[1.5, 1.5], [2.5, 2.5]]
+    with pytest.raises(ValueError, match="at least one curve"):
+        plot_step_curves({}, "t", "y")
