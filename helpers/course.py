@@ -28,19 +28,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "python3"
 
-# What `python -m helpers.course` uses when nothing else is given: sized so that the whole course
-# finishes on a laptop CPU in under an hour. The notebooks' own defaults make the full runs.
-COURSE_DEFAULTS: dict[str, Any] = {
-    "EPOCHS": 10,
-    "FINETUNE_EPOCHS": 3,
-    "N_IMAGES": 1000,
-    "IMG_SIZE": 112,
-    "BATCH_SIZE": 32,
-}
-# Notebooks that train several models get smaller course defaults (still overridden by -p).
-COURSE_DEFAULTS_BY_NOTEBOOK: dict[str, dict[str, Any]] = {
-    "07": {"EPOCHS": 4, "N_IMAGES": 400, "IMG_SIZE": 112},
-}
+# Each notebook runs at its own defaults (the parameters cell), sized so that the whole course finishes on
+# 2 CPU cores in under half an hour; -p changes them.
 # Parameters that name files or folders: made absolute, because the notebooks run in notebooks/.
 PATH_PARAMETERS = ("DATA_DIR", "RUN_DIR", "RUN_ROOT", "TEST_DIR", "SUBMISSION_CSV", "FIGURE_DIR", "RESULTS_JSON")
 TRAINING_NOTEBOOK_PREFIX = "04"
@@ -164,20 +153,17 @@ def shared_run_dir(notebooks: Sequence[Path], output_dir: Path) -> str:
 
 def course_parameters(notebooks: Sequence[Path], given: dict[str, Any], output_dir: Path,
                       base: Path) -> dict[str, Any]:
-    """COURSE_DEFAULTS, overridden by the command line, plus the shared figure folder and run folders."""
-    parameters = {**COURSE_DEFAULTS, "FIGURE_DIR": str(output_dir / "figures"),
+    """The command line's parameters, plus the shared figure folder and run folders."""
+    parameters = {"FIGURE_DIR": str(output_dir / "figures"),
                   "RUN_ROOT": str(output_dir / "runs" / "going_further"), **absolute_paths(given, base)}
     if "RUN_DIR" not in given:
         parameters["RUN_DIR"] = shared_run_dir(notebooks, output_dir)
     return parameters
 
 
-def notebook_parameters(notebook: Path, parameters: dict[str, Any], output_dir: Path,
-                        given: Sequence[str] = ()) -> dict[str, Any]:
-    """The parameters one notebook declares: its course defaults unless given, its own RESULTS_JSON."""
-    own_defaults = {name: value for name, value in COURSE_DEFAULTS_BY_NOTEBOOK.get(notebook.name[:2], {}).items()
-                    if name not in given}
-    own = {**parameters, **own_defaults, "RESULTS_JSON": str(output_dir / "results" / f"{notebook.stem}.json")}
+def notebook_parameters(notebook: Path, parameters: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """The parameters one notebook declares, and its own RESULTS_JSON."""
+    own = {**parameters, "RESULTS_JSON": str(output_dir / "results" / f"{notebook.stem}.json")}
     return parameters_for(notebook, own)
 
 
@@ -315,18 +301,15 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], log_o
 
 
 def run_course(notebooks: Sequence[Path], parameters: dict[str, Any], output_dir: Path, log_output: bool = False,
-               stream: Any = None, given: Sequence[str] = ()) -> list[NotebookResult]:
-    """Run notebooks in order, one progress line each; stops at the first failure (later ones depend on it).
-
-    given names the parameters set on the command line: they override a notebook's own course defaults.
-    """
+               stream: Any = None) -> list[NotebookResult]:
+    """Run notebooks in order, one progress line each; stops at the first failure (later ones depend on it)."""
     stream = sys.stdout if stream is None else stream
     results = []
     for number, notebook in enumerate(notebooks, start=1):
         # Whole lines: the kernel may write warnings to the same terminal while it runs.
         label = f"[{number}/{len(notebooks)}] {notebook.name:<30}"
         print(f"{label} running ...", file=stream, flush=True)
-        own = notebook_parameters(notebook, parameters, output_dir, given)
+        own = notebook_parameters(notebook, parameters, output_dir)
         result = run_notebook(notebook, output_dir / "notebooks" / notebook.name, own, log_output)
         print(f"{label} {result.seconds:7.1f} s  {'ok' if result.ok else 'FAILED'}", file=stream, flush=True)
         results.append(result)
@@ -397,7 +380,7 @@ def _run(args: argparse.Namespace) -> int:
     plural = "s" if len(chosen) != 1 else ""
     print(f"Running {len(chosen)} notebook{plural} with {shown}\nOutputs under {output_dir}", flush=True)
     started = time.perf_counter()
-    results = run_course(chosen, parameters, output_dir, args.log_output, given=list(given))
+    results = run_course(chosen, parameters, output_dir, args.log_output)
     failed = [result for result in results if not result.ok]
     status = "failed" if failed else "finished"
     print(f"Course {status}: {len(results) - len(failed)}/{len(chosen)} notebooks ok in "

@@ -47,10 +47,18 @@ def learning_rate_of(config: TrainConfig, setup: DeviceSetup, steps_per_epoch: i
     peak = config.learning_rate * (setup.replicas if config.scale_learning_rate else 1)
     if config.lr_schedule == "plateau":
         return peak
-    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
+    warmup_steps = warmup_steps_of(config, steps_per_epoch)
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=peak / 100, warmup_target=peak, warmup_steps=warmup_steps,
         decay_steps=max(1, config.epochs * steps_per_epoch - warmup_steps), alpha=0.0)
+
+
+def warmup_steps_of(config: TrainConfig, steps_per_epoch: int) -> int:
+    """Steps of a cosine schedule's warm-up: WARMUP_EPOCHS of them, but at most half the run's steps.
+
+    A run shorter than its warm-up (a one-epoch fine-tuning stage, say) would otherwise never decay.
+    """
+    return min(round(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch // 2)
 
 
 def steps_per_epoch(config: TrainConfig, data: PreparedData, setup: DeviceSetup) -> int:

@@ -199,10 +199,15 @@ def writing(action: Callable[[], _T], name: str, path: Path) -> _T:
 
 
 def config_differences(config: TrainConfig, run_dir: Path) -> list[str]:
-    """The fields (but epochs and progress) in which config differs from the one saved in run_dir."""
+    """The fields in which config differs from the one saved in run_dir, but progress, and epochs on a plateau.
+
+    A plateau schedule lets an interrupted run go on for more epochs; a cosine schedule was laid out over EPOCHS
+    when the run started (its rate reaches 0 at the last step), so there EPOCHS must stay as it was.
+    """
     previous = read_config(run_dir).with_absolute_paths()
+    free = ("progress", "epochs") if previous.lr_schedule == "plateau" else ("progress",)
     return sorted(k for k, v in dataclasses.asdict(config.with_absolute_paths()).items()
-                  if getattr(previous, k) != v and k not in ("epochs", "progress"))
+                  if getattr(previous, k) != v and k not in free)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import pytest
 
 from helpers import course
 from helpers.course import (
-    COURSE_DEFAULTS,
     absolute_paths,
     command_line_parameters,
     course_parameters,
@@ -82,15 +81,6 @@ def test_each_notebook_gets_only_the_parameters_it_declares(tmp_path):
     assert own == {"EPOCHS": 2, "RESULTS_JSON": str(tmp_path / "build" / "results" / "01_a.json")}
 
 
-def test_a_notebooks_own_course_defaults_yield_to_the_command_line(tmp_path):
-    notebook = write_notebook(tmp_path / "07_more.ipynb", "EPOCHS = 50\nN_IMAGES = 0\nIMG_SIZE = 128\n")
-    shared = {"EPOCHS": 10, "N_IMAGES": 1000, "IMG_SIZE": 128}
-    own = notebook_parameters(notebook, shared, tmp_path, given=[])
-    assert (own["EPOCHS"], own["N_IMAGES"]) == (course.COURSE_DEFAULTS_BY_NOTEBOOK["07"]["EPOCHS"],
-                                                course.COURSE_DEFAULTS_BY_NOTEBOOK["07"]["N_IMAGES"])
-    assert notebook_parameters(notebook, {**shared, "EPOCHS": 2}, tmp_path, given=["EPOCHS"])["EPOCHS"] == 2
-
-
 def test_path_parameters_become_absolute_and_empty_ones_stay_empty(tmp_path):
     resolved = absolute_paths({"DATA_DIR": "data/tgs", "RUN_DIR": "", "EPOCHS": 2}, tmp_path)
     assert resolved == {"DATA_DIR": str(tmp_path / "data" / "tgs"), "RUN_DIR": "", "EPOCHS": 2}
@@ -99,7 +89,7 @@ def test_path_parameters_become_absolute_and_empty_ones_stay_empty(tmp_path):
 def test_course_parameters_start_from_the_defaults_and_share_a_new_run_folder(tmp_path):
     notebooks = [tmp_path / "04_training.ipynb", tmp_path / "05_evaluation.ipynb"]
     parameters = course_parameters(notebooks, {"EPOCHS": 1}, tmp_path / "build", tmp_path)
-    assert parameters["EPOCHS"] == 1 and parameters["N_IMAGES"] == COURSE_DEFAULTS["N_IMAGES"]
+    assert parameters["EPOCHS"] == 1 and "N_IMAGES" not in parameters  # each notebook keeps its own default
     run_dir = Path(parameters["RUN_DIR"])
     assert run_dir.parent == tmp_path / "build" / "runs" and run_dir.is_dir() and not any(run_dir.iterdir())
     assert parameters["FIGURE_DIR"] == str(tmp_path / "build" / "figures")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import tiny_config
 
@@ -66,3 +67,20 @@ def test_a_plain_compile_and_fit_with_the_recipe_repeats_the_runs_first_epochs(s
     run = train(config, run_root=tmp_path, data=data)
     for key in ("loss", "val_loss", "val_score"):
         assert [row[key] for row in run.history] == pytest.approx(plain[key], rel=1e-4), key
+
+
+def test_the_cosine_schedule_warms_up_then_decays_to_zero_at_the_last_step():
+    from helpers.device import setup_device
+    from helpers.fitting import learning_rate_of, warmup_steps_of
+
+    setup = setup_device("off", "off", "none")
+    config = TrainConfig(epochs=4, learning_rate=3e-3, lr_schedule="cosine", warmup_epochs=1.0)
+    schedule = learning_rate_of(config, setup, steps_per_epoch=10)
+    rates = np.array([float(schedule(step)) for step in range(40)])
+    assert rates[0] == pytest.approx(3e-5) and rates[10] == pytest.approx(3e-3)  # from 1 % of the peak, 1 epoch
+    assert np.all(np.diff(rates[:11]) > 0) and np.all(np.diff(rates[10:]) < 0)
+    assert float(schedule(40)) == pytest.approx(0.0, abs=1e-12)
+    # A run shorter than its warm-up warms up over half of it, then decays.
+    assert warmup_steps_of(TrainConfig(epochs=1, warmup_epochs=1.0), 10) == 5
+    assert warmup_steps_of(config, 10) == 10
+    assert learning_rate_of(TrainConfig(lr_schedule="plateau", learning_rate=1e-3), setup, 10) == 1e-3

@@ -107,6 +107,22 @@ def test_run_dir_status_says_what_training_will_do(tmp_path):
         run_dir_status(run, TrainConfig(epochs=3, seed=4))
 
 
+@pytest.mark.parametrize(("schedule", "more_epochs_resume"), [("plateau", True), ("cosine", False)])
+def test_more_epochs_resume_a_plateau_run_but_not_a_cosine_one(tmp_path, schedule, more_epochs_resume):
+    # A cosine schedule reaches 0 at the EPOCHS it started with: more epochs would train at a rate of 0.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / CONFIG_FILE).write_text(json.dumps(TrainConfig(epochs=3, lr_schedule=schedule).to_json()))
+    (run / STATE_FILE).write_text(json.dumps({"completed_epochs": 2}))
+    longer = TrainConfig(epochs=5, lr_schedule=schedule)
+    if more_epochs_resume:
+        assert run_dir_status(run, longer) == "resume after epoch 2"
+    else:
+        with pytest.raises(ValueError, match="different config.*epochs"):
+            run_dir_status(run, longer)
+    assert run_dir_status(run, TrainConfig(epochs=3, lr_schedule=schedule)) == "resume after epoch 2"
+
+
 def test_load_run_reads_a_run_as_typed_values(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
