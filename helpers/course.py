@@ -31,7 +31,7 @@ KERNEL_NAME = "python3"
 # Each notebook runs at its own defaults (the parameters cell), sized so that the whole course finishes on
 # 2 CPU cores in under half an hour; -p changes them.
 # Parameters that name files or folders: made absolute, because the notebooks run in notebooks/.
-PATH_PARAMETERS = ("DATA_DIR", "RUN_DIR", "RUN_ROOT", "TEST_DIR", "SUBMISSION_CSV", "FIGURE_DIR", "RESULTS_JSON")
+PATH_PARAMETERS = ("DATA_DIR", "RUN_DIR", "TEST_DIR", "SUBMISSION_CSV", "FIGURE_DIR", "RESULTS_JSON")
 TRAINING_NOTEBOOK_PREFIX = "04"
 
 
@@ -154,8 +154,7 @@ def shared_run_dir(notebooks: Sequence[Path], output_dir: Path) -> str:
 def course_parameters(notebooks: Sequence[Path], given: dict[str, Any], output_dir: Path,
                       base: Path) -> dict[str, Any]:
     """The command line's parameters, plus the shared figure folder and run folders."""
-    parameters = {"FIGURE_DIR": str(output_dir / "figures"),
-                  "RUN_ROOT": str(output_dir / "runs" / "going_further"), **absolute_paths(given, base)}
+    parameters = {"FIGURE_DIR": str(output_dir / "figures"), **absolute_paths(given, base)}
     if "RUN_DIR" not in given:
         parameters["RUN_DIR"] = shared_run_dir(notebooks, output_dir)
     return parameters

@@ -44,13 +44,18 @@ def learning_rate_of(config: TrainConfig, setup: DeviceSetup, steps_per_epoch: i
     """
     import keras
 
-    peak = config.learning_rate * (setup.replicas if config.scale_learning_rate else 1)
+    peak = peak_learning_rate(config, setup)
     if config.lr_schedule == "plateau":
         return peak
     warmup_steps = warmup_steps_of(config, steps_per_epoch)
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=peak / 100, warmup_target=peak, warmup_steps=warmup_steps,
         decay_steps=max(1, config.epochs * steps_per_epoch - warmup_steps), alpha=0.0)
+
+
+def peak_learning_rate(config: TrainConfig, setup: DeviceSetup) -> float:
+    """LEARNING_RATE, times the number of replicas when SCALE_LEARNING_RATE (the global batch grows with them)."""
+    return config.learning_rate * (setup.replicas if config.scale_learning_rate else 1)
 
 
 def warmup_steps_of(config: TrainConfig, steps_per_epoch: int) -> int:

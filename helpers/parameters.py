@@ -8,7 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from helpers.config import LOSS_NAMES, MONITOR_MODES, SETTINGS, SIZINGS, STRATEGIES, img_size_problem, is_count, is_int
+from helpers.config import (
+    LOSS_NAMES,
+    MONITOR_MODES,
+    SCHEDULES,
+    SETTINGS,
+    SIZINGS,
+    STRATEGIES,
+    img_size_problem,
+    is_count,
+    is_int,
+)
 
 
 def _choice(*allowed: str) -> tuple[Any, str]:
@@ -39,6 +49,8 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "SEEDS": _integer(1, "must be a positive integer: how many seeds each variant trains with (3 or more to "
                          "see the spread)"),
     "SPLIT_SEED": _integer(0, "must be an integer >= 0"),
+    "VAL_FRACTION": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
+                     "must lie strictly between 0 and 1, e.g. 0.1"),
     "N_RANDOM_CHECKS": _integer(0, "must be an integer >= 0 (0 checks the grid alone)"),
     "LEARN_STEPS": _integer(0, "must be an integer >= 0 (0 compares the models untrained)"),
     "BASE_FILTERS": _integer(1, "must be a positive integer, e.g. 16"),
@@ -51,6 +63,9 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "FINETUNE_LEARNING_RATE": _POSITIVE_NUMBER,
     "FINETUNE_LOSS": _choice(*LOSS_NAMES),
     "MONITOR": _choice(*MONITOR_MODES),
+    "LR_SCHEDULE": _choice(*SCHEDULES),
+    "BATCH_NORM_MOMENTUM": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
+                            "must lie strictly between 0 and 1, e.g. 0.9 (Keras' default: 0.99)"),
     "SIZING": _choice(*SIZINGS),
     "MIXED_PRECISION": _choice(*SETTINGS),
     "DISTRIBUTE": _choice(*STRATEGIES),

@@ -194,8 +194,8 @@ def test_appendix_reads_the_run_of_notebook_04_without_writing_to_it(synthetic_c
 
 
 def test_going_further_answers_each_question_with_paired_intervals(synthetic_data_dir, tmp_path):
-    parameters = {"DATA_DIR": str(synthetic_data_dir), "RUN_ROOT": str(tmp_path / "runs"),
-                  "QUESTIONS": "skips,finetune", "SEEDS": 2, "EPOCHS": 2, "FINETUNE_EPOCHS": 1, "N_IMAGES": 64,
+    parameters = {"DATA_DIR": str(synthetic_data_dir), "QUESTIONS": "skips,finetune", "SEEDS": 2, "EPOCHS": 2,
+                  "FINETUNE_EPOCHS": 1, "N_IMAGES": 64,
                   "IMG_SIZE": 32, "BASE_FILTERS": 4}
     results = execute("07_going_further.ipynb", parameters, tmp_path)
     variants = {row["name"]: row for row in results["variants"]}

@@ -10,7 +10,8 @@ from helpers.parameters import check_parameters
 def test_check_parameters_accepts_good_values():
     check_parameters(EPOCHS=2, BATCH_SIZE=16, N_IMAGES=0, IMG_SIZE=128, SIZING="pad", LOSS="bce_dice",
                             LEARNING_RATE=1e-3, TTA=True, DATA_DIR="", DEPTH=4, BASE_FILTERS=16,
-                            FINETUNE_EPOCHS=0, FINETUNE_LOSS="lovasz", FINETUNE_LEARNING_RATE=1e-4)
+                            FINETUNE_EPOCHS=0, FINETUNE_LOSS="lovasz", FINETUNE_LEARNING_RATE=1e-4,
+                            LR_SCHEDULE="plateau", BATCH_NORM_MOMENTUM=0.99, SEEDS=3, SPLIT_SEED=0)
 
 
 @pytest.mark.parametrize(
@@ -26,7 +27,11 @@ def test_check_parameters_accepts_good_values():
      ({"FINETUNE_LEARNING_RATE": 0}, "FINETUNE_LEARNING_RATE must be a positive number"),
      ({"AUGMENT": "yes"}, "AUGMENT must be True or False"),
      ({"LOSS": "hinge"}, "LOSS must be one of"),
-     ({"DATA_DIR": "/no/such/folder"}, "DATA_DIR must be")],
+     ({"DATA_DIR": "/no/such/folder"}, "DATA_DIR must be"),
+     ({"LR_SCHEDULE": "linear"}, "LR_SCHEDULE must be one of"),
+     ({"BATCH_NORM_MOMENTUM": 1}, "BATCH_NORM_MOMENTUM must lie strictly between 0 and 1"),
+     ({"SEEDS": 0}, "SEEDS must be a positive integer"),
+     ({"SPLIT_SEED": -1}, "SPLIT_SEED")],
 )
 def test_check_parameters_names_the_bad_parameter(values, message):
     with pytest.raises(ValueError, match=message):
