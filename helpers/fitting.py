@@ -106,12 +106,8 @@ def make_datasets(config: TrainConfig, data: PreparedData, setup: DeviceSetup, s
 
 
 def fit(model: Any, config: TrainConfig, data: PreparedData, setup: DeviceSetup, callbacks: Sequence[Any] = (),
-        initial_epoch: int = 0, shuffle: bool = True, last_epoch: int | None = None) -> Any:
-    """Train model on the prepared data for epochs initial_epoch+1 .. last_epoch (config.epochs); Keras' History.
-
-    A last_epoch before config.epochs trains the first epochs of the configured run, schedule and all.
-    """
+        initial_epoch: int = 0, shuffle: bool = True) -> Any:
+    """Train model on the prepared data for epochs initial_epoch+1 .. config.epochs; Keras' History."""
     train_ds, val_ds = make_datasets(config, data, setup, shuffle)
-    epochs = config.epochs if last_epoch is None else min(last_epoch, config.epochs)
-    return model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+    return model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
                      callbacks=list(callbacks), verbose=0, shuffle=False)  # the tf.data pipeline shuffles
