@@ -64,6 +64,9 @@ def test_notebook_has_the_course_skeleton(notebook: Path):
     assert len(tagged) == 1, f"{notebook.name}: needs exactly one cell tagged 'parameters'"
     names = re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=", "".join(tagged[0]["source"]), flags=re.M)
     assert names and all(n.isupper() for n in names), f"{notebook.name}: parameters must be ALL_CAPS: {names}"
+    # papermill reads each assignment's type and help from its line, and skips a line with a second "="
+    unreadable = [line for line in "".join(tagged[0]["source"]).splitlines() if line.count("=") > 1]
+    assert not unreadable, f"{notebook.name}: papermill cannot parse {unreadable}; keep '=' out of the comments"
     markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     assert markdown.lstrip().startswith(f"# {notebook.name[:2]}"), f"{notebook.name}: title must start '# NN'"
     for heading in ("## Summary", "## Exercises"):
