@@ -2,8 +2,9 @@
 
 Notebook 04 teaches three changes to the original tutorial's recipe (helpers.config.ORIGINAL_RECIPE) that make
 a short run converge: batch-norm momentum 0.9, a warm-up then cosine schedule at a higher peak rate, and
-batches of 16. This script trains the original recipe, then adds the changes one at a time (each step keeps
-the previous ones, so the last step is the course's recipe), every step with the same seeds on one fixed
+batches of 16; notebook 04's short run also trains without augmentation. This script trains the original
+recipe, then adds the changes one at a time (each step keeps the previous ones, so the last steps are the
+course's recipe and notebook 04's run), every step with the same seeds on one fixed
 split, and reports each step's validation score with a paired bootstrap interval (helpers.comparison) against
 the original and against the step before it.
 
@@ -39,6 +40,7 @@ STEPS = (
     (f"+ warm-up and cosine decay from {COURSE.learning_rate:g}",
      {"lr_schedule": COURSE.lr_schedule, "learning_rate": COURSE.learning_rate, "warmup_epochs": COURSE.warmup_epochs}),
     (f"+ batch {COURSE.batch_size} (the course's recipe)", {"batch_size": COURSE.batch_size}),
+    ("+ no augmentation (notebook 04's short run)", {"augment": False}),
 )
 
 

@@ -65,13 +65,14 @@ class Variant:
 
 
 VARIANTS = (
-    Variant("baseline", "the course's default: precision auto, 112x112, batch 32, fused batch norm, oneDNN on, "
-                        "TF's threads (helpers.fitting.build_and_compile, as training compiles it)"),
+    Variant("baseline", "the course's network with the original's batch 32: precision auto, 112x112, fused batch "
+                        "norm, oneDNN on, TF's threads (helpers.fitting.build_and_compile, as training compiles it)"),
     Variant("float32", "float32 (MIXED_PRECISION off; what auto picks on a CPU without native bfloat16)",
             precision="off"),
     Variant("course_pipeline", "the course's tf.data pipeline (shuffle, flips, brightness/contrast)",
             pipeline="course"),
-    Variant("batch_16", "batch 16", batch_size=16),
+    Variant("batch_8", "batch 8", batch_size=8),
+    Variant("batch_16", "batch 16 (TrainConfig's default)", batch_size=16),
     Variant("batch_64", "batch 64", batch_size=64),
     Variant("size_128", "padded to 128 instead of 112 (31 % more FLOPs per image)", img_size=128),
     Variant("keras_batch_norm", "Keras' own BatchNormalization instead of the fused kernel (the course before)",

@@ -109,8 +109,8 @@ class TrainConfig:
     batch_norm_momentum: float = 0.9  # Keras' default, the original's, is 0.99: too slow to settle in a short run
     loss: str = "bce"
     learning_rate: float = 3e-3  # the peak rate of a cosine schedule (the original: a constant 1e-3)
-    batch_size: int = 8  # per replica; the global batch is batch_size x replicas (the original: 32)
-    epochs: int = 8  # with the cosine schedule, the rate reaches 0 at the last epoch
+    batch_size: int = 16  # per replica; the global batch is batch_size x replicas (the original: 32)
+    epochs: int = 10  # with the cosine schedule, the rate reaches 0 at the last epoch
     lr_schedule: str = "cosine"  # "cosine": warm-up, then cosine decay; "plateau": ReduceLROnPlateau on val_loss
     warmup_epochs: float = 1.0  # cosine only: epochs of linear warm-up to learning_rate (at most half the run)
     reduce_lr_patience: int = 5  # the plateau schedule's: epochs without a lower val_loss before a cut

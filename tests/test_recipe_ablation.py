@@ -18,9 +18,10 @@ def test_steps_start_from_the_original_and_end_at_the_course_recipe():
     course = TrainConfig()
     assert {key: getattr(steps[-1], key) for key in ORIGINAL_RECIPE} == {key: getattr(course, key)
                                                                            for key in ORIGINAL_RECIPE}
+    assert steps[0].augment and not steps[-1].augment  # the last step is notebook 04's short run
     assert all((config.n_images, config.epochs) == (64, 3) for config in steps)  # the budget is the base's
     for before, after in zip(steps, steps[1:]):  # each step changes only what it names
-        changed = {key for key in ORIGINAL_RECIPE if getattr(before, key) != getattr(after, key)}
+        changed = {key for key in (*ORIGINAL_RECIPE, "augment") if getattr(before, key) != getattr(after, key)}
         assert 1 <= len(changed) <= 2
 
 
