@@ -1,6 +1,6 @@
 """What each change from the original recipe is worth: the changes added one at a time, several seeds, one split.
 
-Notebook 04 teaches three changes to the original tutorial's recipe (helpers.config.ORIGINAL_RECIPE) that make
+Notebook 04 teaches the changes to the original tutorial's recipe (helpers.config.ORIGINAL_RECIPE) that make
 a short run converge: batch-norm momentum 0.9, a warm-up then cosine schedule at a higher peak rate, and
 batches of 16; notebook 04's short run also trains without augmentation. This script trains the original
 recipe, then adds the changes one at a time (each step keeps the previous ones, so the last steps are the

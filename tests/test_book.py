@@ -25,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # What tests/test_notebooks.py runs with, smaller still: each notebook in seconds on a CPU.
 TINY_COURSE = {"EPOCHS": 1, "FINETUNE_EPOCHS": 1, "N_IMAGES": 64, "BATCH_SIZE": 16, "IMG_SIZE": 32,
-               "SIZING": "resize", "BASE_FILTERS": 4, "DEPTH": 2, "N_SHOW": 2,
-               "N_RANDOM_CHECKS": 2, "LEARN_STEPS": 5,
-               "SEEDS": 2, "QUESTIONS": "skips"}
+               "SIZING": "resize", "BASE_FILTERS": 4, "DEPTH": 2, "N_SHOW": 2, "N_RANDOM_CHECKS": 2,
+               "LEARN_STEPS": 5, "SEEDS": 2, "QUESTIONS": "skips"}
 COURSE_TIMEOUT_S = 900
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
