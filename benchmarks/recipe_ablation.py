@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.train_bench import write_report
 from helpers.comparison import paired_bootstrap
-from helpers.config import ORIGINAL_RECIPE, TrainConfig
+from helpers.config import ORIGINAL_RECIPE, SHORT_RUN_AUGMENT, TrainConfig
 from helpers.cpu import cpu_model
 
 VAL_FRACTION = 0.2  # more validation sections than a run's 10 %: narrower intervals for the same training
@@ -40,7 +40,7 @@ STEPS = (
     (f"+ warm-up and cosine decay from {COURSE.learning_rate:g}",
      {"lr_schedule": COURSE.lr_schedule, "learning_rate": COURSE.learning_rate, "warmup_epochs": COURSE.warmup_epochs}),
     (f"+ batch {COURSE.batch_size} (the course's recipe)", {"batch_size": COURSE.batch_size}),
-    ("+ no augmentation (notebook 04's short run)", {"augment": False}),
+    ("+ no augmentation (notebook 04's short run)", {"augment": SHORT_RUN_AUGMENT}),
 )
 
 

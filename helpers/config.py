@@ -48,6 +48,9 @@ WEIGHT_FIELDS = ("base_filters", "depth", "batch_norm", "single_conv_blocks", "s
 ORIGINAL_RECIPE = {"batch_size": 32, "batch_norm_momentum": 0.99, "lr_schedule": "plateau", "learning_rate": 1e-3}
 """The original tutorial's recipe where the course's differs (notebook 04, section 3)."""
 
+SHORT_RUN_AUGMENT = False
+"""Whether notebook 04's short run augments: no, a regulariser pays only in long runs (TrainConfig's default)."""
+
 
 def is_int(value: Any) -> bool:
     """True for an int (NumPy's too) that is not a bool (True is an int to Python, never a count to a user)."""
