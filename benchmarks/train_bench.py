@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, SCORE_THRESHOLD
+from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, SCORE_THRESHOLD, TrainConfig
 from helpers.coverage import stratified_split
 from helpers.cpu import CPUINFO, cpu_model
 from helpers.data import DATA_DIR_ENV, read_image, read_mask
@@ -52,7 +52,8 @@ VAL_FRACTION = 0.1
 
 QUICK_N_IMAGES, QUICK_EPOCHS = 128, 3  # two timed epochs after the warm-up one
 QUICK_FINETUNE_EPOCHS = 1  # the course's second stage, kept working in CI
-FULL_N_IMAGES, FULL_EPOCHS = 0, 50  # 0 images means all of them
+FULL_N_IMAGES, FULL_EPOCHS = 0, 50  # 0 images means all of them; the original's most epochs (early stopping)
+COURSE_EPOCHS = TrainConfig().epochs  # the course's own: its cosine schedule is planned for that many epochs
 DEFAULT_PATIENCE = 10  # epochs without improvement before stopping (of val_loss, or the course's monitor)
 
 # Training FLOPs per image = 3 x the forward convolution FLOPs: the forward product, plus the two
@@ -89,7 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help=f"CI-sized run: {QUICK_N_IMAGES} images, {QUICK_EPOCHS} epochs (unless given)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help=f"most epochs per pipeline (default {FULL_EPOCHS}, quick {QUICK_EPOCHS})")
+                        help=f"most epochs per pipeline (default: the original {FULL_EPOCHS} with early stopping, "
+                             f"the course its recipe's {COURSE_EPOCHS}; quick {QUICK_EPOCHS} each)")
     parser.add_argument("--finetune-epochs", type=int, default=None,
                         help="most epochs of the course's second stage (Lovasz fine-tuning; default "
                              f"{FINE_TUNE_EPOCHS} as in notebook 04, quick {QUICK_FINETUNE_EPOCHS}, 0 skips it)")
@@ -137,6 +139,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "quick": bool(args.quick),
         "epochs": args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else FULL_EPOCHS),
+        "course_epochs": args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else COURSE_EPOCHS),
         "n_images": args.n_images if args.n_images is not None else (QUICK_N_IMAGES if args.quick else FULL_N_IMAGES),
         "finetune_epochs": args.finetune_epochs if args.finetune_epochs is not None else (
             QUICK_FINETUNE_EPOCHS if args.quick else FINE_TUNE_EPOCHS),
@@ -207,8 +210,8 @@ def build_report(results: dict[str, dict[str, Any]], settings: dict[str, Any], s
     matmul_gflops = measured["matmul_gflops"]
     original_best = max(row["score"] for row in results["original"]["history"]) if "original" in results else None
     first = next(iter(results.values()))
-    used = {key: settings[key] for key in ("quick", "epochs", "finetune_epochs", "patience", "data_dir", "seed",
-                                           "val_fraction")}
+    used = {key: settings[key] for key in ("quick", "epochs", "course_epochs", "finetune_epochs", "patience",
+                                           "data_dir", "seed", "val_fraction")}
     used.update({
         "n_images": first["n_train"] + first["n_val"],
         "n_images_requested": settings["n_images"],
@@ -241,7 +244,8 @@ def format_table(report: dict[str, Any]) -> str:
         f"Machine: {cpu['model']} ({cpu['cores']} cores) | device: {report['device']} | "
         f"dense float32 matmul {report['matmul_gflops']:.1f} GFLOP/s",
         f"Data: {settings['n_images']} images ({settings['n_train']} train / {settings['n_val']} val), "
-        f"up to {settings['epochs']} epochs (course: then up to {settings['finetune_epochs']} of fine-tuning), "
+        f"original: up to {settings['epochs']} epochs; course: {settings.get('course_epochs', settings['epochs'])}, "
+        f"then up to {settings['finetune_epochs']} of fine-tuning; "
         f"patience {settings['patience']}"
         + (" [quick]" if settings["quick"] else ""),
     ]
@@ -309,8 +313,8 @@ def run_contender(name: str, settings: dict[str, Any], measure_matmul: bool) -> 
     """Train and measure one pipeline in a fresh Python process; its output streams through."""
     arguments = [
         "--child", name, "--data-dir", settings["data_dir"], "--n-images", str(settings["n_images"]),
-        "--epochs", str(settings["epochs"]), "--patience", str(settings["patience"]),
-        "--finetune-epochs", str(settings["finetune_epochs"]),
+        "--epochs", str(settings["course_epochs"] if name == "course" else settings["epochs"]),
+        "--patience", str(settings["patience"]), "--finetune-epochs", str(settings["finetune_epochs"]),
     ] + (["--measure-matmul"] if measure_matmul else [])
     return run_child("benchmarks.train_bench", arguments, f"the {name} pipeline")
 
@@ -328,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     names = settings["pipelines"]
     print(f"Benchmarking {', '.join(names)} on {settings['data_dir']} "
-          f"({settings['n_images'] or 'all'} images, up to {settings['epochs']} epochs)", flush=True)
+          f"({settings['n_images'] or 'all'} images; original: up to {settings['epochs']} epochs, "
+          f"course: {settings['course_epochs']})", flush=True)
     results = {}
     try:
         for name in names:

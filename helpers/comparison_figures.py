@@ -14,12 +14,13 @@ RESOLVED_COLOUR = "tab:blue"
 UNRESOLVED_COLOUR = "grey"  # an interval that contains 0: the sign of the difference is not settled
 
 
-def plot_differences(differences: dict[str, Difference], baseline_mean: float, no_salt_score: float,
+def plot_differences(differences: dict[str, Difference], baseline_mean: float, no_salt_score: float | None,
                      title: str = "") -> Figure:
     """One row per variant, top to bottom in the dict's order: its difference to the baseline and its interval.
 
     The dashed line marks an empty mask on every section, so a variant near it learned nothing beyond predicting
-    no salt; the solid line at 0 is the baseline itself.
+    no salt; the solid line at 0 is the baseline itself. No dashed line where no_salt_score is None (a subset of
+    the sections, say, where predicting no salt is no yardstick: it scores 1 on every empty section, 0 elsewhere).
     """
     if not differences:
         raise ValueError("plot_differences needs at least one variant in differences")
@@ -37,8 +38,9 @@ def plot_differences(differences: dict[str, Difference], baseline_mean: float, n
                     xytext=(0, 7), textcoords="offset points", ha="center", fontsize=8, color=colour,
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
     ax.axvline(0.0, color="tab:gray", linewidth=1, label="no difference")
-    ax.axvline(no_salt_score - baseline_mean, color="black", linestyle="--", linewidth=1,
-               label=f"predicting no salt anywhere (score {no_salt_score:.3f})")
+    if no_salt_score is not None:
+        ax.axvline(no_salt_score - baseline_mean, color="black", linestyle="--", linewidth=1,
+                   label=f"predicting no salt anywhere (score {no_salt_score:.3f})")
 
     ax.set_yticks(range(len(differences)), list(differences))
     # Rows read top to bottom in the order given, with room above each for its label.

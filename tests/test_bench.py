@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from benchmarks import train_bench as bench
-from helpers.config import FINE_TUNE_EPOCHS
+from helpers.config import FINE_TUNE_EPOCHS, TrainConfig
 from helpers.errors import DataError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +57,13 @@ def test_quick_defaults_and_explicit_overrides(tmp_path):
     assert quick["finetune_epochs"] == bench.QUICK_FINETUNE_EPOCHS
     full = bench.resolve_settings(bench.parse_args(["--data-dir", str(data), "--only", "course"]))
     assert (full["n_images"], full["epochs"], full["pipelines"]) == (0, 50, ["course"])
+    # The course trains for its recipe's epochs (a cosine schedule is planned for them), not the original's cap.
+    assert full["course_epochs"] == TrainConfig().epochs and quick["course_epochs"] == bench.QUICK_EPOCHS
     assert full["finetune_epochs"] == FINE_TUNE_EPOCHS  # the second stage as notebook 04 runs it
     mine = bench.resolve_settings(bench.parse_args(["--quick", "--data-dir", str(data), "--epochs", "2",
                                                     "--n-images", "96", "--patience", "3", "--finetune-epochs", "0"]))
     assert (mine["n_images"], mine["epochs"], mine["patience"], mine["finetune_epochs"]) == (96, 2, 3, 0)
+    assert mine["course_epochs"] == 2  # --epochs caps both pipelines
 
 
 @pytest.mark.parametrize("option", [["--epochs", "0"], ["--n-images", "-1"], ["--patience", "0"],
@@ -141,7 +144,7 @@ def test_pipeline_summary_reports_exactly_the_six_numbers():
 
 
 def test_report_holds_both_pipelines_the_machine_and_the_settings():
-    settings = {"quick": True, "epochs": 3, "finetune_epochs": 1, "n_images": 100, "patience": 10,
+    settings = {"quick": True, "epochs": 3, "course_epochs": 3, "finetune_epochs": 1, "n_images": 100, "patience": 10,
                 "data_dir": "/data", "seed": 0, "val_fraction": 0.1}
     results = {"original": child_result((0.5, 0.6)), "course": child_result((0.55, 0.7), matmul=100.0)}
     report = bench.build_report(results, settings, "2026-01-01T00:00:00+00:00", "2026-01-01T00:10:00+00:00")
@@ -188,7 +191,7 @@ def test_the_course_contender_trains_through_the_command_line(monkeypatch, tmp_p
     import dataclasses
 
     import helpers.training
-    from helpers.config import FINE_TUNE_LEARNING_RATE, FINE_TUNE_LOSS, TrainConfig
+    from helpers.config import FINE_TUNE_LEARNING_RATE, FINE_TUNE_LOSS
 
     called = {}
 

@@ -51,6 +51,13 @@ def test_the_zero_line_and_the_no_salt_line_are_drawn() -> None:
     assert legend == ["no difference", "predicting no salt anywhere (score 0.390)"]
 
 
+def test_no_no_salt_line_for_a_subset_of_sections() -> None:
+    fig = plot_differences(variants(), baseline_mean=0.9, no_salt_score=None)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines if line.get_linestyle() == "--"] == []
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["no difference"]
+
+
 def test_the_axis_names_another_confidence() -> None:
     fig = plot_differences({"a": difference(0.01, 0.0, 0.02, confidence=0.9)}, baseline_mean=0.7, no_salt_score=0.4)
     assert fig.axes[0].get_xlabel().endswith("(90 % interval)")

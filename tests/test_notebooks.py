@@ -203,10 +203,20 @@ def test_going_further_answers_each_question_with_paired_intervals(synthetic_dat
                              "fine-tuned with the Lovasz hinge", "Lovasz hinge rather than BCE for fine-tuning"}
     assert variants["Lovasz hinge rather than BCE for fine-tuning"]["compared_with"] == (
         "fine-tuned with binary cross-entropy")
+    n_with, n_without = results["sections_with_salt"], results["sections_without_salt"]
+    assert n_with + n_without == results["n_val"] and n_with > 0 and n_without > 0
     for row in variants.values():
-        assert set(row) == {"name", "mean", "difference", "low", "high", "seeds", "resolved", "compared_with"}
+        assert set(row) == {"name", "mean", "difference", "low", "high", "seeds", "resolved", "compared_with",
+                            "by_section_kind"}
         assert row["seeds"] == 2 and row["low"] <= row["difference"] <= row["high"]
         assert row["resolved"] == (row["low"] > 0 or row["high"] < 0) and 0.0 <= row["mean"] <= 1.0
+        # The same comparison on each kind of section; the overall difference is their weighted sum.
+        kinds = row["by_section_kind"]
+        assert set(kinds) == {"without salt", "with salt"}
+        assert all(kind["low"] <= kind["difference"] <= kind["high"] and kind["compared_with"] == row["compared_with"]
+                   for kind in kinds.values())
+        weighted = (kinds["without salt"]["difference"] * n_without + kinds["with salt"]["difference"] * n_with)
+        assert weighted / results["n_val"] == pytest.approx(row["difference"])
     # Whether the baseline learned is judged against predicting no salt, the trivial answer, on the same sections.
     assert 0.0 < results["no_salt_score"] < 1.0
     assert results["baseline_learned"] is (results["baseline_vs_no_salt"]["low"] > 0)
