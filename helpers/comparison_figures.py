@@ -28,7 +28,9 @@ def plot_differences(differences: dict[str, Difference], baseline_mean: float, n
     if len(confidences) != 1:
         raise ValueError(f"all differences must share one confidence level to share an axis, got {sorted(confidences)}")
 
-    fig = Figure(figsize=(7.5, 1.8 + 0.5 * len(differences)), layout="constrained")
+    # Long row names take room from the axis: widen the figure instead.
+    longest = max(len(name) for name in differences)
+    fig = Figure(figsize=(7.5 + 0.07 * max(0, longest - 30), 1.8 + 0.5 * len(differences)), layout="constrained")
     ax = fig.subplots()
     for row, result in enumerate(differences.values()):
         colour = RESOLVED_COLOUR if result.resolved else UNRESOLVED_COLOUR
@@ -50,7 +52,7 @@ def plot_differences(differences: dict[str, Difference], baseline_mean: float, n
     ax.margins(x=0.12)
     ax.grid(axis="x", alpha=0.3)
     # Below the axis, the legend never hides a row.
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncols=2, fontsize=8, frameon=False)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     return fig

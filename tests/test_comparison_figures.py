@@ -47,7 +47,7 @@ def test_the_zero_line_and_the_no_salt_line_are_drawn() -> None:
     assert no_salt.get_linestyle() == "--" and no_salt.get_color() == "black"
     assert zero.get_linestyle() == "-"
     assert ax.get_xlim()[0] < -0.31  # the no-salt line is in view
-    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
     assert legend == ["no difference", "predicting no salt anywhere (score 0.390)"]
 
 
@@ -55,7 +55,14 @@ def test_no_no_salt_line_for_a_subset_of_sections() -> None:
     fig = plot_differences(variants(), baseline_mean=0.9, no_salt_score=None)
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.lines if line.get_linestyle() == "--"] == []
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["no difference"]
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["no difference"]
+
+
+def test_long_row_names_widen_the_figure() -> None:
+    short = plot_differences(variants(), baseline_mean=0.7, no_salt_score=0.39)
+    long = plot_differences({f"{name}: sections with salt (364)": result for name, result in variants().items()},
+                            baseline_mean=0.7, no_salt_score=0.39)
+    assert long.get_figwidth() > short.get_figwidth() == 7.5
 
 
 def test_the_axis_names_another_confidence() -> None:
