@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, SCORE_THRESHOLD, TrainConfig
+from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, REAL_DATA_EPOCHS, SCORE_THRESHOLD
 from helpers.coverage import stratified_split
 from helpers.cpu import CPUINFO, cpu_model
 from helpers.data import DATA_DIR_ENV, read_image, read_mask
@@ -53,7 +53,7 @@ VAL_FRACTION = 0.1
 QUICK_N_IMAGES, QUICK_EPOCHS = 128, 3  # two timed epochs after the warm-up one
 QUICK_FINETUNE_EPOCHS = 1  # the course's second stage, kept working in CI
 FULL_N_IMAGES, FULL_EPOCHS = 0, 50  # 0 images means all of them; the original's most epochs (early stopping)
-COURSE_EPOCHS = TrainConfig().epochs  # the course's own: its cosine schedule is planned for that many epochs
+COURSE_EPOCHS = REAL_DATA_EPOCHS  # the course's own for the real data: its cosine schedule is planned for them
 DEFAULT_PATIENCE = 10  # epochs without improvement before stopping (of val_loss, or the course's monitor)
 
 # Training FLOPs per image = 3 x the forward convolution FLOPs: the forward product, plus the two

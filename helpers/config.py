@@ -48,6 +48,11 @@ WEIGHT_FIELDS = ("base_filters", "depth", "batch_norm", "single_conv_blocks", "s
 ORIGINAL_RECIPE = {"batch_size": 32, "batch_norm_momentum": 0.99, "lr_schedule": "plateau", "learning_rate": 1e-3}
 """The original tutorial's recipe where the course's differs (notebook 04, section 3)."""
 
+REAL_DATA_EPOCHS = 15
+"""The first stage's epochs on the real TGS data (2879 training sections): a cosine schedule planned to end in
+about 15 minutes of training on 2 CPU cores in bfloat16 (benchmarks/README.md). TrainConfig's default is planned
+for the built-in data of notebook 04's short run."""
+
 SHORT_RUN_AUGMENT = False
 """Whether notebook 04's short run augments: no, a regulariser pays only in long runs (TrainConfig's default)."""
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from benchmarks import train_bench as bench
-from helpers.config import FINE_TUNE_EPOCHS, TrainConfig
+from helpers.config import FINE_TUNE_EPOCHS, REAL_DATA_EPOCHS
 from helpers.errors import DataError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +57,9 @@ def test_quick_defaults_and_explicit_overrides(tmp_path):
     assert quick["finetune_epochs"] == bench.QUICK_FINETUNE_EPOCHS
     full = bench.resolve_settings(bench.parse_args(["--data-dir", str(data), "--only", "course"]))
     assert (full["n_images"], full["epochs"], full["pipelines"]) == (0, 50, ["course"])
-    # The course trains for its recipe's epochs (a cosine schedule is planned for them), not the original's cap.
-    assert full["course_epochs"] == TrainConfig().epochs and quick["course_epochs"] == bench.QUICK_EPOCHS
+    # The course trains for its real-data recipe's epochs (a cosine schedule is planned for them), not the
+    # original's cap.
+    assert full["course_epochs"] == REAL_DATA_EPOCHS and quick["course_epochs"] == bench.QUICK_EPOCHS
     assert full["finetune_epochs"] == FINE_TUNE_EPOCHS  # the second stage as notebook 04 runs it
     mine = bench.resolve_settings(bench.parse_args(["--quick", "--data-dir", str(data), "--epochs", "2",
                                                     "--n-images", "96", "--patience", "3", "--finetune-epochs", "0"]))
@@ -191,7 +192,7 @@ def test_the_course_contender_trains_through_the_command_line(monkeypatch, tmp_p
     import dataclasses
 
     import helpers.training
-    from helpers.config import FINE_TUNE_LEARNING_RATE, FINE_TUNE_LOSS
+    from helpers.config import FINE_TUNE_LEARNING_RATE, FINE_TUNE_LOSS, TrainConfig
 
     called = {}
 
