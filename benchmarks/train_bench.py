@@ -53,7 +53,6 @@ VAL_FRACTION = 0.1
 QUICK_N_IMAGES, QUICK_EPOCHS = 128, 3  # two timed epochs after the warm-up one
 QUICK_FINETUNE_EPOCHS = 1  # the course's second stage, kept working in CI
 FULL_N_IMAGES, FULL_EPOCHS = 0, 50  # 0 images means all of them; the original's most epochs (early stopping)
-COURSE_EPOCHS = REAL_DATA_EPOCHS  # the course's own for the real data: its cosine schedule is planned for them
 DEFAULT_PATIENCE = 10  # epochs without improvement before stopping (of val_loss, or the course's monitor)
 
 # Training FLOPs per image = 3 x the forward convolution FLOPs: the forward product, plus the two
@@ -91,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"CI-sized run: {QUICK_N_IMAGES} images, {QUICK_EPOCHS} epochs (unless given)")
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"most epochs per pipeline (default: the original {FULL_EPOCHS} with early stopping, "
-                             f"the course its recipe's {COURSE_EPOCHS}; quick {QUICK_EPOCHS} each)")
+                             f"the course its real-data recipe's {REAL_DATA_EPOCHS}; quick {QUICK_EPOCHS} each)")
     parser.add_argument("--finetune-epochs", type=int, default=None,
                         help="most epochs of the course's second stage (Lovasz fine-tuning; default "
                              f"{FINE_TUNE_EPOCHS} as in notebook 04, quick {QUICK_FINETUNE_EPOCHS}, 0 skips it)")
@@ -139,7 +138,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "quick": bool(args.quick),
         "epochs": args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else FULL_EPOCHS),
-        "course_epochs": args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else COURSE_EPOCHS),
+        "course_epochs": args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else REAL_DATA_EPOCHS),
         "n_images": args.n_images if args.n_images is not None else (QUICK_N_IMAGES if args.quick else FULL_N_IMAGES),
         "finetune_epochs": args.finetune_epochs if args.finetune_epochs is not None else (
             QUICK_FINETUNE_EPOCHS if args.quick else FINE_TUNE_EPOCHS),
@@ -244,7 +243,7 @@ def format_table(report: dict[str, Any]) -> str:
         f"Machine: {cpu['model']} ({cpu['cores']} cores) | device: {report['device']} | "
         f"dense float32 matmul {report['matmul_gflops']:.1f} GFLOP/s",
         f"Data: {settings['n_images']} images ({settings['n_train']} train / {settings['n_val']} val), "
-        f"original: up to {settings['epochs']} epochs; course: {settings.get('course_epochs', settings['epochs'])}, "
+        f"original: up to {settings['epochs']} epochs; course: {settings['course_epochs']}, "
         f"then up to {settings['finetune_epochs']} of fine-tuning; "
         f"patience {settings['patience']}"
         + (" [quick]" if settings["quick"] else ""),
