@@ -78,6 +78,9 @@ def test_ctrl_c_or_sigterm_of_the_command_line_cleans_up(
 
     # Should main not handle the signal, the test fails instead of the test process being stopped.
     previous = signal.signal(signal.SIGTERM, escaped)
+    # Python's own Ctrl-C handler, as in a terminal: a process started in the background by a shell without job
+    # control (`make test &` in a script) inherits SIGINT ignored, and the kill below would then do nothing.
+    previous_interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
             code = synthetic.main(argv)  # Ctrl-C: main returns
@@ -89,6 +92,7 @@ def test_ctrl_c_or_sigterm_of_the_command_line_cleans_up(
         assert signal.getsignal(signal.SIGTERM) is escaped  # main put the previous handler back
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_interrupt)
     if signum == signal.SIGINT:
         assert "interrupted: nothing was written" in capsys.readouterr().err
     assert multiprocessing.active_children() == []  # the worker processes were shut down
