@@ -285,7 +285,7 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], log_o
     """Execute one notebook with papermill (cwd: its folder) into output; errors are caught and described."""
     import papermill
 
-    from helpers.tensorflow_env import apply_course_environment
+    from helpers.tensorflow_env import apply_course_environment, kernel_manager_config
 
     apply_course_environment(for_children_only=True)  # the kernel inherits them: oneDNN on, no start-up lines
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -293,7 +293,8 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], log_o
     error = ""
     try:
         papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=KERNEL_NAME,
-                                   cwd=str(notebook.parent), progress_bar=False, log_output=log_output)
+                                   cwd=str(notebook.parent), progress_bar=False, log_output=log_output,
+                                   config=kernel_manager_config())
     except Exception as exc:  # noqa: BLE001  (any failure is reported, never swallowed silently)
         error = describe_failure(notebook, exc)
     return NotebookResult(notebook=notebook, output=output, seconds=time.perf_counter() - started, error=error)

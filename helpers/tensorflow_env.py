@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 COURSE_ENVIRONMENT = {
     # oneDNN's CPU kernels, which TensorFlow leaves off on CPUs without AVX-512 extensions; the measured
@@ -55,6 +56,22 @@ KERNEL_NAME, KERNEL_DISPLAY_NAME = "python3", "Python 3 (U-Net course)"
 KERNEL_CONFIG = ("# Written by helpers.tensorflow_env: C-level output (TensorFlow's start-up lines) stays out of\n"
                  "# the notebooks and goes to the terminal that started the kernel.\n"
                  "c.IPKernelApp.capture_fd_output = False\n")
+
+
+def kernel_manager_config() -> Any:
+    """The traitlets config under which the course runner starts its kernels: encrypted where it can be.
+
+    ipykernel 7.3 and later warns at every start of a kernel whose messages travel over plain TCP. The course's
+    kernelspec declares CurveZMQ support, so asking the kernel manager for "auto" encryption silences the
+    warning honestly; where pyzmq lacks CurveZMQ or jupyter_client predates the option, nothing is asked.
+    """
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if zmq.has("curve") and "transport_encryption" in KernelManager.class_trait_names():
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config()
 
 
 def install_kernel(prefix: str | Path = sys.prefix) -> Path:

@@ -255,3 +255,14 @@ def test_a_read_only_run_folder_keeps_its_figures_and_submission_elsewhere(tmp_p
     assert "the submission goes to" in capsys.readouterr().out
     with pytest.raises(PermissionError, match="set SUBMISSION_CSV"):
         course.submission_path("", run)
+
+
+def test_the_runner_starts_its_kernels_without_ipykernels_plain_tcp_warning(tmp_path, capfd):
+    import zmq
+
+    if not zmq.has("curve"):
+        pytest.skip("this pyzmq has no CurveZMQ, so the kernel cannot encrypt and ipykernel warns")
+    tiny = write_notebook(tmp_path / "nb" / "01_tiny.ipynb", "X = 1", "print(X + 1)")
+    result = course.run_notebook(tiny, tmp_path / "out.ipynb", {})
+    assert result.ok, result.error
+    assert "without encryption" not in capfd.readouterr().err

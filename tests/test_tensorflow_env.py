@@ -70,3 +70,14 @@ def test_settings_for_child_processes_are_set_even_after_tensorflow_loaded_here(
     completed = run_python(code)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert json.loads(completed.stdout.splitlines()[-1]) == {**COURSE_ENVIRONMENT, "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def test_the_kernel_manager_asks_for_encryption_only_where_pyzmq_can_give_it(monkeypatch):
+    import zmq
+
+    from helpers.tensorflow_env import kernel_manager_config
+
+    monkeypatch.setattr(zmq, "has", lambda capability: capability == "curve")
+    assert kernel_manager_config()["KernelManager"]["transport_encryption"] == "auto"
+    monkeypatch.setattr(zmq, "has", lambda capability: False)
+    assert "KernelManager" not in kernel_manager_config()  # "auto" without CurveZMQ would refuse to start
