@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, REAL_DATA_EPOCHS, SCORE_THRESHOLD
+from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, REAL_DATA_RECIPE, SCORE_THRESHOLD
 from helpers.coverage import stratified_split
 from helpers.cpu import CPUINFO, cpu_model
 from helpers.data import DATA_DIR_ENV, read_image, read_mask
@@ -90,7 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"CI-sized run: {QUICK_N_IMAGES} images, {QUICK_EPOCHS} epochs (unless given)")
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"most epochs per pipeline (default: the original {FULL_EPOCHS} with early stopping, "
-                             f"the course its real-data recipe's {REAL_DATA_EPOCHS}; quick {QUICK_EPOCHS} each)")
+                             f"the course its real-data recipe's {REAL_DATA_RECIPE['epochs']}; "
+                             f"quick {QUICK_EPOCHS} each)")
     parser.add_argument("--finetune-epochs", type=int, default=None,
                         help="most epochs of the course's second stage (Lovasz fine-tuning; default "
                              f"{FINE_TUNE_EPOCHS} as in notebook 04, quick {QUICK_FINETUNE_EPOCHS}, 0 skips it)")
@@ -138,7 +139,8 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "quick": bool(args.quick),
         "epochs": args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else FULL_EPOCHS),
-        "course_epochs": args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else REAL_DATA_EPOCHS),
+        "course_epochs": args.epochs if args.epochs is not None else (
+            QUICK_EPOCHS if args.quick else REAL_DATA_RECIPE["epochs"]),
         "n_images": args.n_images if args.n_images is not None else (QUICK_N_IMAGES if args.quick else FULL_N_IMAGES),
         "finetune_epochs": args.finetune_epochs if args.finetune_epochs is not None else (
             QUICK_FINETUNE_EPOCHS if args.quick else FINE_TUNE_EPOCHS),
@@ -483,9 +485,14 @@ def _record(history: list[dict[str, float]], logs: dict, label: str, epochs: int
 
 
 def course_command_line(settings: dict[str, Any], run_dir: Path) -> list[str]:
-    """The `python -m helpers.training` arguments of the course's default recipe on the benchmark's split."""
+    """The `python -m helpers.training` arguments of the course's real-data recipe on the benchmark's split.
+
+    The settings give the epochs (quick runs have fewer); REAL_DATA_RECIPE's other fields become flags.
+    """
+    recipe = [text for name, value in REAL_DATA_RECIPE.items() if name != "epochs"
+              for text in ("--" + name.replace("_", "-"), str(value))]
     return ["--data-dir", str(settings["data_dir"]), "--n-images", str(settings["n_images"]),
-            "--epochs", str(settings["epochs"]), "--early-stopping-patience", str(settings["patience"]),
+            "--epochs", str(settings["epochs"]), *recipe, "--early-stopping-patience", str(settings["patience"]),
             "--seed", str(SPLIT_SEED), "--val-fraction", str(VAL_FRACTION),
             "--finetune-epochs", str(settings["finetune_epochs"]), "--run-dir", str(run_dir)]
 

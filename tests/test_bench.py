@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from benchmarks import train_bench as bench
-from helpers.config import FINE_TUNE_EPOCHS, REAL_DATA_EPOCHS
+from helpers.config import FINE_TUNE_EPOCHS, REAL_DATA_RECIPE
 from helpers.errors import DataError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def test_quick_defaults_and_explicit_overrides(tmp_path):
     assert (full["n_images"], full["epochs"], full["pipelines"]) == (0, 50, ["course"])
     # The course trains for its real-data recipe's epochs (a cosine schedule is planned for them), not the
     # original's cap.
-    assert full["course_epochs"] == REAL_DATA_EPOCHS and quick["course_epochs"] == bench.QUICK_EPOCHS
+    assert full["course_epochs"] == REAL_DATA_RECIPE["epochs"] and quick["course_epochs"] == bench.QUICK_EPOCHS
     assert full["finetune_epochs"] == FINE_TUNE_EPOCHS  # the second stage as notebook 04 runs it
     mine = bench.resolve_settings(bench.parse_args(["--quick", "--data-dir", str(data), "--epochs", "2",
                                                     "--n-images", "96", "--patience", "3", "--finetune-epochs", "0"]))
@@ -205,10 +205,12 @@ def test_the_course_contender_trains_through_the_command_line(monkeypatch, tmp_p
     with pytest.raises(RuntimeError, match="stopped before training"):
         bench._run_course(settings)
     config, run_dir, _, stage_two = helpers.training.parse_args(called["argv"])
-    # The course's defaults (precision "auto" included: what this machine picks), on the benchmark's split.
-    assert config == dataclasses.replace(TrainConfig(), data_dir=str(tmp_path), n_images=64, epochs=3,
-                                         early_stopping_patience=7, seed=bench.SPLIT_SEED,
-                                         val_fraction=bench.VAL_FRACTION)
+    # The course's defaults with its real-data recipe (precision "auto" included: what this machine picks), on
+    # the benchmark's split; the settings' epochs win over the recipe's.
+    recipe = {name: value for name, value in REAL_DATA_RECIPE.items() if name != "epochs"}
+    assert recipe and config == dataclasses.replace(TrainConfig(), **recipe, data_dir=str(tmp_path), n_images=64,
+                                                    epochs=3, early_stopping_patience=7, seed=bench.SPLIT_SEED,
+                                                    val_fraction=bench.VAL_FRACTION)
     assert stage_two == {"epochs": 2, "loss": FINE_TUNE_LOSS, "learning_rate": FINE_TUNE_LEARNING_RATE}
 
 
