@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, REAL_DATA_RECIPE, SCORE_THRESHOLD
+from helpers.config import FINE_TUNE_EPOCHS, FINE_TUNE_LOSS, REAL_DATA_RECIPE, SCORE_THRESHOLD, flags_of
 from helpers.coverage import stratified_split
 from helpers.cpu import CPUINFO, cpu_model
 from helpers.data import DATA_DIR_ENV, read_image, read_mask
@@ -489,8 +489,7 @@ def course_command_line(settings: dict[str, Any], run_dir: Path) -> list[str]:
 
     The settings give the epochs (quick runs have fewer); REAL_DATA_RECIPE's other fields become flags.
     """
-    recipe = [text for name, value in REAL_DATA_RECIPE.items() if name != "epochs"
-              for text in ("--" + name.replace("_", "-"), str(value))]
+    recipe = flags_of({name: value for name, value in REAL_DATA_RECIPE.items() if name != "epochs"})
     return ["--data-dir", str(settings["data_dir"]), "--n-images", str(settings["n_images"]),
             "--epochs", str(settings["epochs"]), *recipe, "--early-stopping-patience", str(settings["patience"]),
             "--seed", str(SPLIT_SEED), "--val-fraction", str(VAL_FRACTION),

@@ -200,6 +200,16 @@ class TrainConfig:
         return cls(**{"monitor": "val_loss", "fused_batch_norm": False, **ORIGINAL_RECIPE, **values})
 
 
+def flag_of(field_name: str) -> str:
+    """The command-line flag of a TrainConfig field (`python -m helpers.training`): batch_size -> --batch-size."""
+    return "--" + field_name.replace("_", "-")
+
+
+def flags_of(values: dict[str, Any]) -> list[str]:
+    """The command-line arguments that set these TrainConfig fields: {"dropout": 0.0} -> ["--dropout", "0.0"]."""
+    return [text for name, value in values.items() for text in (flag_of(name), str(value))]
+
+
 def fine_tune_config(config: TrainConfig, init_from: str | Path, epochs: int, loss: str = FINE_TUNE_LOSS,
                      learning_rate: float = FINE_TUNE_LEARNING_RATE) -> TrainConfig:
     """A second stage's config: the same data, split and network, starting from init_from's best model."""

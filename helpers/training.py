@@ -26,6 +26,7 @@ from helpers.config import (
     WEIGHT_FIELDS,
     TrainConfig,
     fine_tune_config,
+    flag_of,
 )
 from helpers.prepared_data import PreparedData, prepare_data
 from helpers.run_folder import (
@@ -240,7 +241,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, 
     parser.add_argument("--finetune-learning-rate", type=float, default=FINE_TUNE_LEARNING_RATE,
                         help="the second stage's initial learning rate")
     for item in dataclasses.fields(TrainConfig):
-        flag = "--" + item.name.replace("_", "-")
+        flag = flag_of(item.name)
         if item.type in ("bool", bool):
             parser.add_argument(flag, type=parse_bool, default=item.default, metavar="{true,false}")
         else:

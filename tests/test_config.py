@@ -9,9 +9,11 @@ import pytest
 
 from helpers.config import (
     LOSS_NAMES,
+    REAL_DATA_RECIPE,
     SETTINGS,
     STRATEGIES,
     TrainConfig,
+    flags_of,
     img_size_problem,
     is_improvement,
     is_int,
@@ -101,3 +103,14 @@ def test_a_fixed_split_seed_gives_runs_with_other_seeds_the_same_split(synthetic
                            progress=False).split() for seed, split_seed in ((0, -1), (1, 0), (1, -1))]
     assert splits[0] == splits[1]  # seed 1 with the split of seed 0
     assert splits[0] != splits[2]  # seed 1 alone draws its own split
+
+
+def test_flags_of_gives_the_command_line_that_sets_those_fields():
+    import dataclasses
+
+    from helpers.training import parse_args
+
+    values = {**REAL_DATA_RECIPE, "batch_size": 8, "augment": False, "lr_schedule": "plateau"}
+    assert flags_of({"batch_size": 8}) == ["--batch-size", "8"]
+    config, _, _, _ = parse_args(flags_of(values))
+    assert config == dataclasses.replace(TrainConfig(), **values)
