@@ -51,7 +51,7 @@ ORIGINAL_RECIPE = {"batch_size": 32, "batch_norm_momentum": 0.99, "lr_schedule":
 REAL_DATA_RECIPE = {"epochs": 20, "dropout": 0.0}
 """Where the first stage on the real TGS data (2879 training sections) differs from TrainConfig's defaults, which
 are planned for the built-in data of notebook 04's short run: a cosine schedule over 20 epochs, and no dropout,
-which cost a fifth of every training step on a CPU and scored no better (notebook 04, section 3;
+which cost 27 % of a bfloat16 training step on a CPU and scored no better (notebook 04, section 3;
 benchmarks/README.md). About 15 minutes of training on 2 CPU cores in bfloat16."""
 
 SHORT_RUN_AUGMENT = False
