@@ -153,6 +153,7 @@ class TrainConfig:
             (is_int(self.epochs) and self.epochs > 0, "EPOCHS", "must be positive"),
             (self.learning_rate > 0, "LEARNING_RATE", "must be positive"),
             (0 < self.batch_norm_momentum < 1, "BATCH_NORM_MOMENTUM", "must lie strictly between 0 and 1"),
+            (0 <= self.dropout < 1, "DROPOUT", "must lie from 0 (no dropout) up to but not including 1"),
             (self.upsampling in UPSAMPLINGS, "UPSAMPLING", f"must be one of {tuple(UPSAMPLINGS)}"),
             (is_int(self.split_seed) and self.split_seed >= -1, "SPLIT_SEED",
              "must be -1 (the split follows SEED) or a seed >= 0"),

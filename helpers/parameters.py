@@ -66,6 +66,8 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "LR_SCHEDULE": _choice(*SCHEDULES),
     "BATCH_NORM_MOMENTUM": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
                             "must lie strictly between 0 and 1, e.g. 0.9 (Keras' default: 0.99)"),
+    "DROPOUT": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+                "must be a number from 0 (no dropout) up to but not including 1, e.g. 0.05"),
     "SIZING": _choice(*SIZINGS),
     "MIXED_PRECISION": _choice(*SETTINGS),
     "DISTRIBUTE": _choice(*STRATEGIES),

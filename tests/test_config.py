@@ -35,6 +35,8 @@ def test_config_rejects_bad_values_naming_the_parameter():
         TrainConfig(loss="hinge").validate()
     with pytest.raises(ValueError, match="MONITOR.*val_score.*'iou'"):
         TrainConfig(monitor="iou").validate()
+    with pytest.raises(ValueError, match="DROPOUT.*got 1.0"):
+        TrainConfig(dropout=1.0).validate()
 
 
 def test_config_round_trips_through_json():

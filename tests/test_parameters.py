@@ -11,7 +11,7 @@ def test_check_parameters_accepts_good_values():
     check_parameters(EPOCHS=2, BATCH_SIZE=16, N_IMAGES=0, IMG_SIZE=128, SIZING="pad", LOSS="bce_dice",
                             LEARNING_RATE=1e-3, TTA=True, DATA_DIR="", DEPTH=4, BASE_FILTERS=16,
                             FINETUNE_EPOCHS=0, FINETUNE_LOSS="lovasz", FINETUNE_LEARNING_RATE=1e-4,
-                            LR_SCHEDULE="plateau", BATCH_NORM_MOMENTUM=0.99, SEEDS=3, SPLIT_SEED=0)
+                            LR_SCHEDULE="plateau", BATCH_NORM_MOMENTUM=0.99, SEEDS=3, SPLIT_SEED=0, DROPOUT=0)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,8 @@ def test_check_parameters_accepts_good_values():
      ({"FINETUNE_LOSS": "hinge"}, "FINETUNE_LOSS must be one of"),
      ({"FINETUNE_LEARNING_RATE": 0}, "FINETUNE_LEARNING_RATE must be a positive number"),
      ({"AUGMENT": "yes"}, "AUGMENT must be True or False"),
+     ({"DROPOUT": 1.0}, "DROPOUT must be a number from 0 \\(no dropout\\)"),
+     ({"DROPOUT": True}, "DROPOUT must be a number"),
      ({"LOSS": "hinge"}, "LOSS must be one of"),
      ({"DATA_DIR": "/no/such/folder"}, "DATA_DIR must be"),
      ({"LR_SCHEDULE": "linear"}, "LR_SCHEDULE must be one of"),
