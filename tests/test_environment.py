@@ -58,6 +58,18 @@ def test_notebook_is_committed_without_outputs(notebook: Path):
 
 
 @pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_cells_have_unique_ids(notebook: Path):
+    # nbformat 4.5 requires an id on every cell; Jupyter invents missing ones on save, so cells would change id
+    # (and links to them break) each time someone opens and saves the notebook.
+    cells = json.loads(notebook.read_text())["cells"]
+    missing = [i for i, c in enumerate(cells) if not c.get("id")]
+    assert not missing, f"{notebook.name}: cells {missing} have no id; give each a unique one"
+    ids = [c["id"] for c in cells]
+    repeated = sorted({cell_id for cell_id in ids if ids.count(cell_id) > 1})
+    assert not repeated, f"{notebook.name}: repeated cell ids {repeated}"
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebook_has_the_course_skeleton(notebook: Path):
     cells = json.loads(notebook.read_text())["cells"]
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
