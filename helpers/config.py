@@ -63,6 +63,11 @@ def is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def is_number(value: Any) -> bool:
+    """True for an int or a float (NumPy's too) that is not a bool (True is an int to Python, never a rate)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def is_count(value: Any, minimum: int = 0) -> bool:
     """True for an int (not a bool) of at least `minimum`: the one rule for sizes, counts and seeds."""
     return is_int(value) and value >= minimum
@@ -145,20 +150,23 @@ class TrainConfig:
         """Raise ValueError naming the first parameter that is out of range."""
         checks = [
             (is_int(self.n_images) and self.n_images >= 0, "N_IMAGES", "must be 0 (all) or positive"),
-            (0 < self.val_fraction < 1, "VAL_FRACTION", "must lie strictly between 0 and 1"),
+            (is_number(self.val_fraction) and 0 < self.val_fraction < 1, "VAL_FRACTION",
+             "must lie strictly between 0 and 1"),
             (self.sizing in SIZINGS, "SIZING", f"must be one of {SIZINGS}"),
             (is_int(self.depth) and 1 <= self.depth <= 6, "DEPTH", "must be an integer from 1 to 6"),
             (is_int(self.base_filters) and self.base_filters > 0, "BASE_FILTERS", "must be a positive integer"),
             (is_int(self.batch_size) and self.batch_size > 0, "BATCH_SIZE", "must be positive"),
             (is_int(self.epochs) and self.epochs > 0, "EPOCHS", "must be positive"),
-            (self.learning_rate > 0, "LEARNING_RATE", "must be positive"),
-            (0 < self.batch_norm_momentum < 1, "BATCH_NORM_MOMENTUM", "must lie strictly between 0 and 1"),
-            (0 <= self.dropout < 1, "DROPOUT", "must lie from 0 (no dropout) up to but not including 1"),
+            (is_number(self.learning_rate) and self.learning_rate > 0, "LEARNING_RATE", "must be positive"),
+            (is_number(self.batch_norm_momentum) and 0 < self.batch_norm_momentum < 1, "BATCH_NORM_MOMENTUM",
+             "must lie strictly between 0 and 1"),
+            (is_number(self.dropout) and 0 <= self.dropout < 1, "DROPOUT",
+             "must lie from 0 (no dropout) up to but not including 1"),
             (self.upsampling in UPSAMPLINGS, "UPSAMPLING", f"must be one of {tuple(UPSAMPLINGS)}"),
             (is_int(self.split_seed) and self.split_seed >= -1, "SPLIT_SEED",
              "must be -1 (the split follows SEED) or a seed >= 0"),
             (self.lr_schedule in SCHEDULES, "LR_SCHEDULE", f"must be one of {SCHEDULES}"),
-            (isinstance(self.warmup_epochs, (int, float)) and self.warmup_epochs >= 0, "WARMUP_EPOCHS",
+            (is_number(self.warmup_epochs) and self.warmup_epochs >= 0, "WARMUP_EPOCHS",
              "must be a number of epochs >= 0"),
             (self.loss in LOSS_NAMES, "LOSS", f"must be one of {LOSS_NAMES}"),
             (self.mixed_precision in SETTINGS, "MIXED_PRECISION", f"must be one of {SETTINGS}"),

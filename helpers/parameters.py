@@ -18,6 +18,7 @@ from helpers.config import (
     img_size_problem,
     is_count,
     is_int,
+    is_number,
 )
 
 
@@ -36,12 +37,7 @@ def _integer(least: int, rule: str) -> tuple[Any, str]:
     return (lambda value: is_count(value, least)), rule
 
 
-def _is_number(value: Any) -> bool:
-    """True for an int or a float that is not a bool (True is an int to Python, never a rate to a user)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-_POSITIVE_NUMBER = (lambda v: _is_number(v) and v > 0,
+_POSITIVE_NUMBER = (lambda v: is_number(v) and v > 0,
                     "must be a positive number, e.g. 0.001")
 _BOOLEAN = (lambda v: isinstance(v, bool), "must be True or False")
 
@@ -54,7 +50,7 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "SEEDS": _integer(1, "must be a positive integer: how many seeds each variant trains with (3 or more to "
                          "see the spread)"),
     "SPLIT_SEED": _integer(0, "must be an integer >= 0"),
-    "VAL_FRACTION": (lambda v: _is_number(v) and 0 < v < 1,
+    "VAL_FRACTION": (lambda v: is_number(v) and 0 < v < 1,
                      "must lie strictly between 0 and 1, e.g. 0.1"),
     "N_RANDOM_CHECKS": _integer(0, "must be an integer >= 0 (0 checks the grid alone)"),
     "LEARN_STEPS": _integer(0, "must be an integer >= 0 (0 compares the models untrained)"),
@@ -69,9 +65,9 @@ PARAMETER_RULES: dict[str, tuple[Any, str]] = {
     "FINETUNE_LOSS": _choice(*LOSS_NAMES),
     "MONITOR": _choice(*MONITOR_MODES),
     "LR_SCHEDULE": _choice(*SCHEDULES),
-    "BATCH_NORM_MOMENTUM": (lambda v: _is_number(v) and 0 < v < 1,
+    "BATCH_NORM_MOMENTUM": (lambda v: is_number(v) and 0 < v < 1,
                             "must lie strictly between 0 and 1, e.g. 0.9 (Keras' default: 0.99)"),
-    "DROPOUT": (lambda v: _is_number(v) and 0 <= v < 1,
+    "DROPOUT": (lambda v: is_number(v) and 0 <= v < 1,
                 "must be a number from 0 (no dropout) up to but not including 1, e.g. 0.05"),
     "SIZING": _choice(*SIZINGS),
     "MIXED_PRECISION": _choice(*SETTINGS),

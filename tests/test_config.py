@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
+import numpy as np
 import pytest
 
 from helpers.config import (
@@ -17,6 +19,7 @@ from helpers.config import (
     img_size_problem,
     is_improvement,
     is_int,
+    is_number,
 )
 
 
@@ -37,6 +40,12 @@ def test_config_rejects_bad_values_naming_the_parameter():
         TrainConfig(monitor="iou").validate()
     with pytest.raises(ValueError, match="DROPOUT.*got 1.0"):
         TrainConfig(dropout=1.0).validate()
+    # A value of the wrong type (a hand-edited config.json, a dict of parameters) names its parameter too,
+    # rather than failing inside a comparison with a TypeError.
+    for name, value in [("learning_rate", "0.001"), ("dropout", None), ("val_fraction", "0.1"),
+                        ("batch_norm_momentum", [0.9]), ("warmup_epochs", True)]:
+        with pytest.raises(ValueError, match=f"{name.upper()}.*got {re.escape(repr(value))}"):
+            TrainConfig(**{name: value}).validate()
 
 
 def test_config_round_trips_through_json():
@@ -77,6 +86,8 @@ def test_each_choice_list_is_the_one_its_module_uses():
     assert (device.SETTINGS, device.STRATEGIES) == (SETTINGS, STRATEGIES)
     assert set(sizing.MODES) == {"pad", "resize"}
     assert is_int(3) and not is_int(True) and not is_int(3.0)
+    assert is_number(3) and is_number(0.5) and is_number(np.float32(0.5)) and is_number(np.int64(2))
+    assert not is_number(True) and not is_number(np.bool_(True)) and not is_number("0.5")
 
 
 def test_schedule_fields_are_checked_naming_the_parameter():
