@@ -48,11 +48,11 @@ WEIGHT_FIELDS = ("base_filters", "depth", "batch_norm", "single_conv_blocks", "s
 ORIGINAL_RECIPE = {"batch_size": 32, "batch_norm_momentum": 0.99, "lr_schedule": "plateau", "learning_rate": 1e-3}
 """The original tutorial's recipe where the course's differs (notebook 04, section 3)."""
 
-REAL_DATA_RECIPE = {"epochs": 20, "dropout": 0.0}
+REAL_DATA_RECIPE = {"epochs": 25, "lr_schedule": "plateau", "learning_rate": 1e-3, "dropout": 0.0}
 """Where the first stage on the real TGS data (2879 training sections) differs from TrainConfig's defaults, which
-are planned for the built-in data of notebook 04's short run: a cosine schedule over 20 epochs, and no dropout,
-which cost 27 % of a bfloat16 training step on a CPU and scored no better (notebook 04, section 3;
-benchmarks/README.md). About 15 minutes of training on 2 CPU cores in bfloat16."""
+are planned for the built-in data of notebook 04's short run: 25 epochs at the original's constant rate (cut on a
+plateau), so that the fine-tuning stage is the run's low-rate phase, and no dropout, which cost 27 % of a bfloat16
+training step on a CPU and scored no better (notebook 04, section 3; benchmarks/README.md)."""
 
 SHORT_RUN_AUGMENT = False
 """Whether notebook 04's short run augments: no, a regulariser pays only in long runs (TrainConfig's default)."""
